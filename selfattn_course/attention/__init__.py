@@ -1,0 +1,17 @@
+"""Attention, from the reference formula to memory-efficient exact variants and nn.Modules.
+
+Functional API (NumPy arrays or torch tensors in, the same kind out; shapes ``(..., L, d)``;
+boolean masks are True where attention is allowed):
+
+- :func:`softmax` - stable, mask-aware softmax; an all-masked row is all zeros.
+- :func:`scaled_dot_product_attention` - the reference, materialising ``(Lq, Lk)`` weights.
+- :func:`chunked_attention` - the same result block by block with an online softmax, O(L) memory.
+- :func:`sliding_window_attention` - each query sees keys within a window.
+
+Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`TransformerBlock`.
+"""
+
+from .softmax import softmax
+from .sdpa import scaled_dot_product_attention
+
+__all__ = ["softmax", "scaled_dot_product_attention"]
