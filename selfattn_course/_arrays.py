@@ -13,6 +13,7 @@ Nothing here is specific to attention; learners can skip this file.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Sequence
 
 import numpy as np
@@ -47,6 +48,31 @@ def check_array(name: str, x: Array, *, min_ndim: int = 0, floating: bool = Fals
         raise TypeError(f"{name} must hold floating-point numbers, got dtype {x.dtype}")
 
 
+def check_int(name: str, value, *, minimum: int) -> int:
+    """``value`` as a Python int, or ``TypeError`` (not an integer) / ``ValueError`` (too small)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer, got {type(value).__name__} {value!r}"
+        ) from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_integer_dtype(name: str, x: Array) -> None:
+    """Raise ``TypeError`` unless ``x`` holds integers (booleans do not count)."""
+    if is_tensor(x):
+        integer = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+    else:
+        integer = np.issubdtype(x.dtype, np.integer)
+    if not integer:
+        raise TypeError(f"{name} must hold integers, got dtype {x.dtype}")
+
+
 def is_floating(x: Array) -> bool:
     """True when ``x`` holds floating-point numbers (float16/bfloat16/float32/float64)."""
     if is_tensor(x):
@@ -55,11 +81,13 @@ def is_floating(x: Array) -> bool:
 
 
 def check_same_kind(**arrays: Array) -> None:
-    """Raise ``TypeError`` when NumPy arrays and torch tensors are mixed, or devices/dtypes differ.
+    """Raise ``TypeError`` for a non-array or a mix of NumPy and torch; ``ValueError`` across devices.
 
     ``None`` values are skipped, so optional arguments can be passed as they are.
     """
     given = {name: x for name, x in arrays.items() if x is not None}
+    for name, x in given.items():
+        check_array(name, x)
     kinds = {name: ("torch.Tensor" if is_tensor(x) else "numpy.ndarray") for name, x in given.items()}
     if len(set(kinds.values())) > 1:
         listing = ", ".join(f"{name} is a {kind}" for name, kind in kinds.items())

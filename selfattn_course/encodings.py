@@ -40,7 +40,6 @@ from torch import nn
 
 from . import _arrays as A
 from ._arrays import Array
-from .masks import _check_int, _check_integer  # the shared argument checks
 
 __all__ = [
     "sinusoidal",
@@ -90,7 +89,7 @@ def sinusoidal(
     Raises:
         ValueError: ``dim`` is odd or not positive, ``num_positions`` negative, ``base <= 0``.
     """
-    num_positions = _check_int("num_positions", num_positions, minimum=0)
+    num_positions = A.check_int("num_positions", num_positions, minimum=0)
     dim = _check_even_dim("dim", dim)
     base = _check_base(base)
     positions = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (P, 1)
@@ -136,8 +135,8 @@ class LearnedPositionalEmbedding(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        self.max_positions = _check_int("max_positions", max_positions, minimum=1)
-        self.dim = _check_int("dim", dim, minimum=1)
+        self.max_positions = A.check_int("max_positions", max_positions, minimum=1)
+        self.dim = A.check_int("dim", dim, minimum=1)
         self.weight = nn.Parameter(
             torch.empty(self.max_positions, self.dim, device=device, dtype=dtype)
         )
@@ -186,7 +185,7 @@ class LearnedPositionalEmbedding(nn.Module):
         if not A.is_tensor(x):
             if positions is not None:
                 raise TypeError("positions= goes with a tensor x; for a length, pass only the int")
-            length = _check_int("length", x, minimum=0)
+            length = A.check_int("length", x, minimum=0)
             return self.lookup(torch.arange(length, device=self.weight.device))
         A.check_array("x", x, min_ndim=2, floating=True)
         if x.shape[-1] != self.dim:
@@ -248,12 +247,12 @@ def relative_position_bucket(
         ValueError: too few buckets for an exact range (``num_buckets`` must be at least 4
             bidirectional, 2 otherwise) or ``max_distance`` not above the exact range.
     """
-    num_buckets = _check_int("num_buckets", num_buckets, minimum=1)
-    max_distance = _check_int("max_distance", max_distance, minimum=1)
+    num_buckets = A.check_int("num_buckets", num_buckets, minimum=1)
+    max_distance = A.check_int("max_distance", max_distance, minimum=1)
     relative_position = (
         relative_position if A.is_tensor(relative_position) else np.asarray(relative_position)
     )
-    _check_integer("relative_position", relative_position)
+    A.check_integer_dtype("relative_position", relative_position)
 
     if num_buckets < (4 if bidirectional else 2):
         raise ValueError(
@@ -341,7 +340,7 @@ class RelativePositionBias(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        self.num_heads = _check_int("num_heads", num_heads, minimum=1)
+        self.num_heads = A.check_int("num_heads", num_heads, minimum=1)
         self.bidirectional = bool(bidirectional)
         self.num_buckets = num_buckets
         self.max_distance = max_distance
@@ -366,8 +365,8 @@ class RelativePositionBias(nn.Module):
             ``(1, H, Lq, Lk)`` float tensor on the table's device; it broadcasts over the scores
             ``(B, H, Lq, Lk)``.
         """
-        lq = _check_int("lq", lq, minimum=0)
-        lk = lq if lk is None else _check_int("lk", lk, minimum=0)
+        lq = A.check_int("lq", lq, minimum=0)
+        lk = lq if lk is None else A.check_int("lk", lk, minimum=0)
         device = self.relative_attention_bias.weight.device
         query_positions = torch.arange(lq, device=device)[:, None]
         key_positions = torch.arange(lk, device=device)[None, :]
@@ -517,7 +516,7 @@ def alibi_slopes(
     Returns:
         ``(H,)`` tensor of slopes in ``(0, 1)``.
     """
-    num_heads = _check_int("num_heads", num_heads, minimum=1)
+    num_heads = A.check_int("num_heads", num_heads, minimum=1)
     return torch.tensor(_alibi_slope_list(num_heads), dtype=torch.float64).to(
         device=device, dtype=dtype
     )
@@ -569,8 +568,8 @@ def alibi_bias(
         ``(H, Lq, Lk)`` tensor.
     """
     slopes = alibi_slopes(num_heads, dtype=torch.float64)  # (H,)
-    lq = _check_int("lq", lq, minimum=0)
-    lk = lq if lk is None else _check_int("lk", lk, minimum=0)
+    lq = A.check_int("lq", lq, minimum=0)
+    lk = lq if lk is None else A.check_int("lk", lk, minimum=0)
     offsets = (
         torch.arange(lk, dtype=torch.float64)[None, :]
         - torch.arange(lq, dtype=torch.float64)[:, None]
@@ -582,7 +581,7 @@ def alibi_bias(
 
 
 def _check_even_dim(name: str, dim) -> int:
-    dim = _check_int(name, dim, minimum=1)
+    dim = A.check_int(name, dim, minimum=1)
     if dim % 2 != 0:
         raise ValueError(f"{name} must be even (sin and cos come in pairs), got {name}={dim}")
     return dim

@@ -35,7 +35,6 @@ function                      shape                   True where
 
 from __future__ import annotations
 
-import operator
 from functools import reduce
 
 import numpy as np
@@ -87,7 +86,7 @@ def padding_mask(lengths, max_len: int | None = None) -> Array:
     To use it as an attention mask over keys, see :func:`key_padding_to_attention`.
     """
     lengths = _as_array(lengths)
-    _check_integer("lengths", lengths)
+    A.check_integer_dtype("lengths", lengths)
     if lengths.ndim != 1:
         raise ValueError(
             f"lengths must be 1-D (one length per sequence), got shape {A.shape_str(lengths.shape)}"
@@ -98,7 +97,7 @@ def padding_mask(lengths, max_len: int | None = None) -> Array:
         raise ValueError(f"lengths must be non-negative, got a length of {shortest}")
     if max_len is None:
         max_len = longest
-    max_len = _check_int("max_len", max_len, minimum=0)
+    max_len = A.check_int("max_len", max_len, minimum=0)
     if longest > max_len:
         raise ValueError(f"lengths must not exceed max_len={max_len}, got a length of {longest}")
 
@@ -155,8 +154,8 @@ def causal_mask(lq: int, lk: int | None = None, *, device=None) -> torch.Tensor:
                 [1, 1, 0],
                 [1, 1, 1]], dtype=torch.int32)
     """
-    lq = _check_int("lq", lq, minimum=0)
-    lk = lq if lk is None else _check_int("lk", lk, minimum=0)
+    lq = A.check_int("lq", lq, minimum=0)
+    lk = lq if lk is None else A.check_int("lk", lk, minimum=0)
     queries = torch.arange(lq, device=device)[:, None]
     keys = torch.arange(lk, device=device)[None, :]
     return keys <= queries
@@ -183,7 +182,7 @@ def segment_mask(segment_ids) -> Array:
         ValueError: ``segment_ids`` is a scalar.
     """
     segment_ids = _as_array(segment_ids)
-    _check_integer("segment_ids", segment_ids)
+    A.check_integer_dtype("segment_ids", segment_ids)
     if segment_ids.ndim < 1:
         raise ValueError(
             f"segment_ids must have shape (..., L), got shape {A.shape_str(segment_ids.shape)}"
@@ -215,8 +214,8 @@ def sliding_window_mask(
     Raises:
         ValueError: ``window`` or ``length`` is negative.
     """
-    length = _check_int("length", length, minimum=0)
-    window = _check_int("window", window, minimum=0)
+    length = A.check_int("length", length, minimum=0)
+    window = A.check_int("window", window, minimum=0)
     positions = torch.arange(length, device=device)
     offset = positions[:, None] - positions[None, :]  # offset[i, j] = i - j
     if causal:
@@ -267,34 +266,9 @@ def _as_array(x) -> Array:
     return x if A.is_tensor(x) else np.asarray(x)
 
 
-def _check_integer(name: str, x: Array) -> None:
-    """Raise ``TypeError`` unless ``x`` holds integers (booleans do not count)."""
-    if A.is_tensor(x):
-        integer = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
-    else:
-        integer = np.issubdtype(x.dtype, np.integer)
-    if not integer:
-        raise TypeError(f"{name} must hold integers, got dtype {x.dtype}")
-
-
 def _check_bool(name: str, mask: Array) -> None:
     """Raise ``TypeError`` unless ``mask`` is a boolean NumPy array or torch tensor."""
     A.check_array(name, mask)
     is_bool = mask.dtype == torch.bool if A.is_tensor(mask) else mask.dtype == np.bool_
     if not is_bool:
         raise TypeError(f"{name} must be boolean (True = may attend), got dtype {mask.dtype}")
-
-
-def _check_int(name: str, value, *, minimum: int) -> int:
-    """``value`` as a Python int, or ``TypeError`` (not an integer) / ``ValueError`` (too small)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an integer, got {type(value).__name__} {value!r}"
-        ) from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
