@@ -13,5 +13,12 @@ Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`Tr
 
 from .softmax import softmax
 from .sdpa import scaled_dot_product_attention
+from .modules import MultiHeadAttention, SelfAttention, TransformerBlock
 
-__all__ = ["softmax", "scaled_dot_product_attention"]
+__all__ = [
+    "softmax",
+    "scaled_dot_product_attention",
+    "SelfAttention",
+    "MultiHeadAttention",
+    "TransformerBlock",
+]
