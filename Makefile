@@ -29,5 +29,21 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest
 
+# Offline math: npm ci installs the MathJax pinned in package-lock.json; its es5/ folder goes to
+# _extra/mathjax, which html_extra_path (_config.yml) copies to _build/html/mathjax.
+MATHJAX := _extra/mathjax/tex-mml-chtml.js
+
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	rm -rf _extra/mathjax
+	mkdir -p _extra
+	cp -R node_modules/mathjax/es5 _extra/mathjax
+
+# Warnings are errors (-W), every cross-reference must resolve (-n). --all re-reads every page,
+# so a page's warnings fail every build, not just the first after an edit; its code still runs
+# only when it changed (the outputs are cached in _build/.jupyter_cache).
+book: $(STAMP) $(MATHJAX)
+	$(RUN) $(BIN)/jupyter-book build . -W -n --keep-going --all
+
 clean:
 	rm -rf _build .pytest_cache .hypothesis
