@@ -66,7 +66,7 @@ def check_mask_and_bias(q: Array, mask: Array | None, bias: Array | None, score_
         A.check_bool_mask("mask", mask, "scores", score_shape)
     if bias is not None:
         A.check_same_kind(q=q, bias=bias)
-        A.check_array("bias", bias, floating=True)
+        A.check_same_float_dtype(q=q, bias=bias)
         A.broadcast_shape("bias", bias.shape, "scores", score_shape)
 
 
@@ -105,7 +105,7 @@ def scaled_dot_product_attention(
         k: ``(..., Lk, d)`` keys, same kind, dtype and device as ``q``.
         v: ``(..., Lk, dv)`` values.
         mask: optional boolean, broadcastable to ``(..., Lq, Lk)``, True = may attend.
-        bias: optional float additive score bias, broadcastable to ``(..., Lq, Lk)``.
+        bias: optional additive score bias of ``q``'s dtype, broadcastable to ``(..., Lq, Lk)``.
         causal: if True, query ``i`` attends only to keys ``j <= i`` (top-left aligned, like
             torch's ``is_causal``); combined with ``mask`` by logical AND.
         scale: multiplier of ``q kᵀ``; default ``1 / sqrt(d)``.

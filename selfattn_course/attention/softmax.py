@@ -24,7 +24,7 @@ def softmax(x: Array, dim: int = -1, mask: Array | None = None) -> Array:
     """Softmax of ``x`` along ``dim``, with optional boolean ``mask`` (True = keep).
 
     Args:
-        x: floating array of any shape (NumPy or torch).
+        x: floating array of at least one dimension (NumPy or torch).
         dim: the axis to normalise over (for attention scores ``(..., Lq, Lk)``: ``-1``, the keys).
         mask: optional boolean array broadcastable to ``x.shape``; False entries get weight 0.
 
@@ -32,13 +32,15 @@ def softmax(x: Array, dim: int = -1, mask: Array | None = None) -> Array:
         Array of ``x``'s shape, kind, dtype and device. Each slice along ``dim`` sums to 1, except
         a slice whose entries are all masked (or all ``-inf``), which is all 0.
     """
-    A.check_array("x", x, floating=True)
-    if not -x.ndim <= dim < max(x.ndim, 1):
+    A.check_array("x", x, min_ndim=1, floating=True)
+    if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"dim={dim} is out of range for x of shape {A.shape_str(x.shape)}")
     if mask is not None:
         A.check_same_kind(x=x, mask=mask)
         A.check_bool_mask("mask", mask, "x", x.shape)
         x = A.where(mask, x, float("-inf"))
+    if x.shape[dim] == 0:
+        return x * 0  # no entry to normalise over (e.g. zero keys): an empty result, not an error
     row_max = A.amax(x, dim)
     # A row that is all -inf has max -inf; use 0 there so that exp(-inf - 0) = 0, not NaN.
     row_max = A.where(A.isfinite(row_max), row_max, 0.0)
