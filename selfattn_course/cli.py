@@ -1,0 +1,146 @@
+"""The ``selfattn-course`` command: release, grade, feedback, check. Parses, then calls grading/.
+
+::
+
+    selfattn-course release [chNN ...]        nbgrader generate_assignment: solutions/ -> exercises/
+    selfattn-course grade SUBMISSIONS         autograde <SUBMISSIONS>/<student>/<chNN>/<chNN>.ipynb,
+                                              print a table, write a CSV
+    selfattn-course feedback [chNN ...]       nbgrader generate_feedback: HTML in feedback/
+    selfattn-course check NOTEBOOK            run a notebook, report each task; exit 0 only if all pass
+
+``release``, ``grade`` and ``feedback`` work on the course directory (``--course-dir``, default:
+the nearest folder at or above the working directory with ``nbgrader_config.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="selfattn-course",
+        description="Release, grade and check the course's exercise notebooks.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_course_dir(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--course-dir",
+            type=Path,
+            default=None,
+            help="the folder with nbgrader_config.py (default: found from here)",
+        )
+        return sub
+
+    release = with_course_dir(
+        commands.add_parser(
+            "release", help="generate exercises/ from solutions/ (all chapters or some)"
+        )
+    )
+    release.add_argument("chapters", nargs="*", metavar="chNN")
+
+    grade = with_course_dir(
+        commands.add_parser(
+            "grade",
+            help="autograde a folder of submissions laid out as <student>/<chNN>/<chNN>.ipynb",
+        )
+    )
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
+    grade.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        help="where to write the per-task CSV (default: <course-dir>/grades.csv)",
+    )
+
+    feedback = with_course_dir(
+        commands.add_parser(
+            "feedback", help="nbgrader generate_feedback for the autograded chapters"
+        )
+    )
+    feedback.add_argument("chapters", nargs="*", metavar="chNN")
+
+    check = commands.add_parser(
+        "check", help="run a notebook and report its tests; exit 0 only when all pass"
+    )
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    check.add_argument(
+        "--timeout", type=int, default=120, help="seconds each cell may run (default 120)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        from .grading import course
+
+        course_dir = args.course_dir.resolve() if args.course_dir else course.find_course_dir()
+        if args.command == "release":
+            return _report_runs(course.release(course_dir, args.chapters), "released")
+        if args.command == "grade":
+            return _grade(course_dir, args)
+        return _report_runs(course.feedback(course_dir, args.chapters), "feedback written")
+    except (FileNotFoundError, ValueError) as error:
+        print(f"selfattn-course {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _report_runs(runs, done: str) -> int:
+    for run in runs:
+        if not run.ok:
+            sys.stderr.write(run.log)
+            print(f"nbgrader {' '.join(run.args)} failed (exit {run.returncode})", file=sys.stderr)
+            return 1
+        print(f"nbgrader {' '.join(run.args)}: {done}")
+    return 0
+
+
+def _grade(course_dir: Path, args: argparse.Namespace) -> int:
+    from .grading import course, report
+    from .grading.progress import ProgressBar
+
+    submissions = course.find_submissions(args.submissions)
+    if not submissions:
+        raise FileNotFoundError(
+            f"no submissions <student>/<chNN>/<chNN>.ipynb under {args.submissions}"
+        )
+    bar = ProgressBar(len(submissions), label="autograding")
+    result = course.autograde(
+        course_dir,
+        args.submissions,
+        on_notebook=lambda student, chapter: bar.advance(f"{student} {chapter}"),
+    )
+    bar.close()
+    scores = report.gradebook_scores(course_dir, {(s.student, s.chapter) for s in submissions})
+    print(report.format_table(scores))
+    csv_path = report.write_csv(scores, args.csv or course_dir / "grades.csv")
+    print(f"per-task scores: {csv_path}")
+    if result.ok:
+        return 0
+    for run in result.runs:
+        if not run.ok:
+            sys.stderr.write(run.log)
+    for student, chapter in result.failed:
+        print(f"nbgrader could not grade {student}/{chapter} (its log is above)", file=sys.stderr)
+    return 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .grading.selfcheck import check_notebook
+
+    if not args.notebook.is_file():
+        raise FileNotFoundError(f"no notebook at {args.notebook}")
+    outcome = check_notebook(args.notebook, timeout=args.timeout)
+    print(outcome.summary())
+    return 0 if outcome.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""The checks test cells run: call the learner's code on each case, compare with the reference.
+
+The one function a notebook's test cell calls is :func:`check`::
+
+    check("ch02.masked_softmax", masked_softmax)               # visible tests
+    check("ch02.masked_softmax", masked_softmax, hidden=True)  # hidden tests
+
+It looks the task up in the registry (:mod:`selfattn_course.grading.registry`), runs the visible
+or the hidden cases, and either prints one line ("... 4 visible cases passed") or raises
+:class:`CheckFailed` whose message names the case, the call with the shapes of its inputs, the
+largest error (where and how big), the properties in words that the result breaks, and a hint when
+the result matches a known mistake.
+
+Nothing is written to stderr on success: nbgrader scores 0 a test cell that writes to stderr,
+so warnings raised while the learner's code runs are silenced.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..devices import available_devices
+from .cases import Case, describe
+from .errors import CheckFailed
+from .forbid import ForbiddenCall, forbid_calls
+from .registry import AnswerTask, FunctionTask, get_task
+
+__all__ = ["check", "check_function", "check_answer", "compare_tensors", "CheckFailed"]
+
+
+def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
+    """Check a learner's function or answer for the task ``task_id``; raise :class:`CheckFailed` if wrong.
+
+    Args:
+        task_id: ``"chNN.<name>"``, a key of the registry.
+        submission: the learner's function (function tasks) or value (answer tasks).
+        hidden: run the hidden cases (random inputs, edge cases, every available device, the
+            comparison of answers) instead of the visible ones.
+
+    Returns None on purpose: nbgrader reads a number that a test cell displays as partial credit.
+    """
+    task = get_task(task_id)
+    level = "hidden" if hidden else "visible"
+    try:
+        if isinstance(task, FunctionTask):
+            cases = task.hidden_cases(available_devices()) if hidden else task.visible_cases()
+            passed = check_function(task, submission, cases, level=level)
+        else:
+            passed = check_answer(task, submission, hidden=hidden)
+    except CheckFailed as failure:
+        # Raise from here so the learner's traceback is short: their cell, then this line.
+        raise failure.with_traceback(None)
+    noun = "case" if isinstance(task, FunctionTask) else "check"
+    print(f"{task.id}: {passed} {level} {noun}{'s' if passed != 1 else ''} passed")
+
+
+# --- function tasks -----------------------------------------------------------------------------
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence Python warnings (they would go to stderr and cost the test cell its points)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextmanager
+def provide(fn: Callable[..., Any], provided: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
+    """Bind ``provided`` names in ``fn``'s module namespace for the block, then restore them.
+
+    For a notebook function that namespace is the notebook's, so ``attention`` calling
+    ``masked_softmax`` gets the reference one while ``attention`` is checked.
+    """
+    namespace = getattr(inspect.unwrap(fn), "__globals__", None)
+    if not provided or namespace is None:
+        yield
+        return
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in provided}
+    namespace.update(provided)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+def check_function(
+    task: FunctionTask, fn: Any, cases: Sequence[Case], *, level: str = "visible"
+) -> int:
+    """Run ``fn`` on every case, compare with ``task.reference``; return the number of cases passed."""
+    if not callable(fn):
+        raise CheckFailed(f"{task.id}: expected the function {task.name}, got {describe(fn)}")
+    for index, case in enumerate(cases, start=1):
+        header = (
+            f"{task.id} failed on {level} case {index} of {len(cases)}: {case.name}\n"
+            f"  call: {case.call_str(task.name)}"
+        )
+        expected = _call(task, task.reference, case.copy())
+        result = _run_learner(task, fn, case.copy(), header)
+        _compare_case(task, case, result, expected, header)
+    return len(cases)
+
+
+def _call(task: FunctionTask, function: Callable[..., Any], case: Case) -> Any:
+    with quiet():
+        if task.runner is not None:
+            return task.runner(function, case)
+        return function(*case.args.values(), **case.kwargs)
+
+
+def _run_learner(task: FunctionTask, fn: Callable[..., Any], case: Case, header: str) -> Any:
+    allowed = tuple(task.provided.values())
+    try:
+        with provide(fn, task.provided), forbid_calls(task.forbidden, allowed=allowed):
+            return _call(task, fn, case)
+    except ForbiddenCall as error:
+        raise CheckFailed(f"{header}\n  {error}") from None
+    except NotImplementedError as error:
+        raise CheckFailed(
+            f"{header}\n  it raised NotImplementedError: write your solution in place of the stub"
+        ) from error
+    except Exception as error:
+        raise CheckFailed(f"{header}\n  it raised {type(error).__name__}: {error}") from error
+
+
+def _compare_case(task: FunctionTask, case: Case, result: Any, expected: Any, header: str) -> None:
+    lines = []
+    for label, got, want in _pairs(result, expected):
+        wrong_kind = _wrong_kind(label, got, want)
+        if wrong_kind:
+            raise CheckFailed(f"{header}\n  {wrong_kind}")
+        rtol, atol = _tolerance(task, want)
+        difference = compare_tensors(got, want, rtol=rtol, atol=atol)
+        if difference is not None:
+            lines.append(f"  {label} {tuple(want.shape)}: {difference}")
+    broken = _broken_properties(task.properties, result, case.inputs())
+    if not lines and not broken:
+        return
+    lines += [f"  broken property: {description}" for description in broken]
+    hint = _matching_mistake(task, case, result)
+    if hint is not None:
+        lines.append(f"  hint: your result matches what you get when {hint}")
+    raise CheckFailed("\n".join([header, *lines]))
+
+
+def _pairs(result: Any, expected: Any) -> list[tuple[str, Any, Any]]:
+    """``(label, result part, expected part)`` for a single array or a tuple of arrays."""
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(result, (tuple, list)) or len(result) != len(expected):
+            return [("result", result, expected)]
+        return [(f"result[{i}]", got, want) for i, (got, want) in enumerate(zip(result, expected))]
+    return [("result", result, expected)]
+
+
+def _tolerance(task: FunctionTask, expected: Any) -> tuple[float, float]:
+    dtype = (
+        expected.dtype
+        if isinstance(expected, torch.Tensor)
+        else _TORCH_DTYPES.get(str(expected.dtype), torch.float64)
+    )
+    return task.tolerances.get(dtype, (1e-4, 1e-5))
+
+
+_TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+
+
+def _wrong_kind(label: str, result: Any, expected: Any) -> str | None:
+    """A message if ``result`` is not an array of ``expected``'s kind, shape, dtype and device."""
+    if isinstance(expected, (tuple, list)):
+        return f"it returned {describe(result)}, expected a tuple of {len(expected)}"
+    kind = "torch.Tensor" if isinstance(expected, torch.Tensor) else "numpy.ndarray"
+    if result is None:
+        return "it returned None: is a `return` missing?"
+    if type(result).__name__ != type(expected).__name__ and not isinstance(result, type(expected)):
+        return f"{label} is a {type(result).__name__}, expected a {kind} of shape {tuple(expected.shape)}"
+    if tuple(result.shape) != tuple(expected.shape):
+        return f"{label} has shape {tuple(result.shape)}, expected {tuple(expected.shape)}"
+    if result.dtype != expected.dtype:
+        return (
+            f"{label} has dtype {result.dtype}, expected {expected.dtype} (the dtype of the inputs)"
+        )
+    if isinstance(expected, torch.Tensor) and result.device != expected.device:
+        return (
+            f"{label} is on {result.device}, expected {expected.device} (the device of the inputs)"
+        )
+    return None
+
+
+def compare_tensors(actual: Any, expected: Any, *, rtol: float, atol: float) -> str | None:
+    """None when ``actual`` is close to ``expected`` everywhere, else where and how much they differ.
+
+    Works on torch tensors and NumPy arrays of the same shape. The message names the largest
+    error, its index and both values; NaN where a number was expected counts as an infinite error::
+
+        largest error 0.5 at index (0, 2, 1): expected 0.25, got 0.75
+        (1 of 24 entries off; tolerance 1e-05 + 0.0001·|expected|)
+
+    (on one line).
+    """
+    actual64 = _float64(actual)
+    expected64 = _float64(expected)
+    close = torch.isclose(actual64, expected64, rtol=rtol, atol=atol, equal_nan=True)
+    if bool(close.all()):
+        return None
+    error = (actual64 - expected64).abs().nan_to_num(nan=math.inf, posinf=math.inf)
+    error = torch.where(close, torch.zeros_like(error), error)
+    flat_index = int(torch.argmax(torch.where(close, -1.0, error)))
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat_index), error.shape))
+    count = int((~close).sum())
+    return (
+        f"largest error {float(error[index]):.3g} at index {index}: expected {float(expected64[index]):.6g}, "
+        f"got {float(actual64[index]):.6g} ({count} of {close.numel()} entries off; "
+        f"tolerance {atol:g} + {rtol:g}·|expected|)"
+    )
+
+
+def _float64(x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float64)
+    return torch.as_tensor(x, dtype=torch.float64)
+
+
+def _broken_properties(
+    properties: Sequence[Any], result: Any, inputs: Mapping[str, Any]
+) -> list[str]:
+    broken = []
+    for prop in properties:
+        try:
+            with quiet():
+                holds = bool(prop.holds(result, inputs))
+        except Exception:
+            holds = False
+        if not holds:
+            broken.append(prop.description)
+    return broken
+
+
+def _matching_mistake(task: FunctionTask, case: Case, result: Any) -> str | None:
+    """The description of the first known mistake whose output equals ``result``, if any."""
+    for mistake in task.mistakes:
+        try:
+            wrong = _call(task, mistake.wrong, case.copy())
+            if all(_same(task, got, want) for _, got, want in _pairs(result, wrong)):
+                return mistake.description
+        except Exception:
+            continue
+    return None
+
+
+def _same(task: FunctionTask, got: Any, want: Any) -> bool:
+    if _wrong_kind("result", got, want) is not None:
+        return False
+    rtol, atol = _tolerance(task, want)
+    return compare_tensors(got, want, rtol=rtol, atol=atol) is None
+
+
+# --- answer tasks -------------------------------------------------------------------------------
+
+
+def check_answer(task: AnswerTask, value: Any, *, hidden: bool = False) -> int:
+    """Read ``value`` (visible: its form and properties); with ``hidden`` also compare it with the
+    expected answer. Returns the number of checks that passed."""
+    answer = task.answer_type.read(task.name, value)
+    broken = _broken_properties(task.properties, answer, {})
+    if broken:
+        lines = [f"{task.id}: {task.name} = {_show(value)}"]
+        lines += [f"  broken property: {description}" for description in broken]
+        raise CheckFailed("\n".join(lines))
+    passed = 1 + len(task.properties)
+    if not hidden:
+        return passed
+    if not task.answer_type.same(answer, task.expected):
+        lines = [f"{task.id}: {task.name} = {_show(value)} is not the right answer"]
+        for mistake in task.mistakes:
+            if task.answer_type.same(answer, task.answer_type.read(task.name, mistake.wrong)):
+                lines.append(f"  hint: {mistake.description}")
+                break
+        raise CheckFailed("\n".join(lines))
+    return passed + 1
+
+
+def _show(value: Any) -> str:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, precision=4, separator=", ").replace("\n", "")
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."

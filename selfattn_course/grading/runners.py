@@ -1,0 +1,116 @@
+"""Runners: how a task calls an answer that is not a function from tensors to tensors.
+
+A :class:`~selfattn_course.grading.registry.FunctionTask` compares tensors. Its ``runner`` field,
+``(function, case) -> result``, adapts two other kinds of answer so that the same comparison,
+properties and hints apply:
+
+- a function that returns **a number** (a FLOP count, a size in MiB): :func:`returns_number`
+  calls it and wraps the number in a 0-d float64 tensor;
+- an **nn.Module class** (a layer the learner writes): :class:`ModuleRunner` builds it from a
+  :class:`LayerSpec` found in the case, loads the same weights into it as into the reference,
+  moves it to the device and dtype of the inputs and calls it on the rest of the case. It also
+  binds the task's provided helpers for the call: ``check``'s own binding looks for the
+  namespace of a *function* (its ``__globals__``), which a class does not have.
+
+Both run the learner's code, the reference and the known mistakes the same way, so a hint
+matches exactly when the learner made that mistake.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from .cases import Case, describe
+from .checks import provide
+
+__all__ = ["returns_number", "LayerSpec", "ModuleRunner"]
+
+
+def returns_number(function: Callable[..., Any], case: Case) -> torch.Tensor:
+    """Call ``function(*case.args.values(), **case.kwargs)`` and return its number as a 0-d float64 tensor.
+
+    A Python int or float, a NumPy scalar and a one-element tensor or array all count as a number.
+
+    Raises:
+        TypeError: the function returned something else (``None``, a tuple, a string), with a
+            message naming the function and what it returned.
+    """
+    result = function(*case.args.values(), **case.kwargs)
+    name = getattr(function, "__name__", "the function")
+    one_element = (isinstance(result, torch.Tensor) and result.numel() == 1) or (
+        isinstance(result, np.ndarray) and result.size == 1
+    )
+    if one_element or isinstance(result, np.generic):
+        result = result.item()
+    if isinstance(result, bool) or not isinstance(result, numbers.Real):
+        hint = " (is a `return` missing?)" if result is None else ""
+        raise TypeError(f"{name} returned {describe(result)}, expected a number{hint}")
+    return torch.tensor(float(result), dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How to build the layer of a case: ``cls(*init_args)``, with weights drawn from ``weights_seed``.
+
+    It is the first argument of a module task's :class:`~selfattn_course.grading.cases.Case`, so
+    the failure message shows it: ``layer MultiHeadSelfAttention(16, 4) with weights from seed 5``
+    (``class_name`` is the name the statement gives the class).
+    """
+
+    class_name: str
+    init_args: tuple[Any, ...]
+    weights_seed: int
+
+    def __repr__(self) -> str:
+        args = ", ".join(map(repr, self.init_args))
+        return f"{self.class_name}({args}) with weights from seed {self.weights_seed}"
+
+
+@dataclass(frozen=True)
+class ModuleRunner:
+    """Run a task whose answer is an ``nn.Module`` class.
+
+    For a case ``{"layer": LayerSpec, "x": tensor, ...}`` (+ keyword arguments) it does::
+
+        module = cls(*layer.init_args)                      # torch's global generator is left as it was
+        module.load_state_dict(weights(layer))             # strict: the parameter names must match
+        module.to(device=x.device, dtype=x.dtype).eval()
+        with torch.no_grad():
+            return module(x, ..., **case.kwargs)
+
+    Attributes:
+        weights: ``LayerSpec -> state dict`` (CPU float64 tensors), in the parameter names the
+            statement asks for; the reference class uses the same names, so both get the same
+            weights.
+        provided: names bound, while the module runs, in the namespace where its ``forward`` was
+            defined (the notebook's, for a learner's class), as ``FunctionTask.provided`` does for
+            a function: the class then calls the correct ``split_heads`` and a mistake in that
+            earlier task is not counted again. List the same mapping in the task's ``provided``
+            so that calls made inside these functions are never counted as forbidden.
+    """
+
+    weights: Callable[[LayerSpec], Mapping[str, torch.Tensor]]
+    provided: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def __call__(self, cls: Any, case: Case) -> Any:
+        layer, *inputs = case.args.values()
+        if not isinstance(layer, LayerSpec):
+            raise TypeError(f"a module case needs a LayerSpec as its first argument, got {describe(layer)}")
+        if not isinstance(cls, type):
+            raise TypeError(f"expected a class (an nn.Module subclass), got {describe(cls)}")
+        with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: leave torch's generator alone
+            module = cls(*layer.init_args)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"{cls.__name__}(...) is a {type(module).__name__}, expected an nn.Module")
+        module.load_state_dict(dict(self.weights(layer)))
+        like = next((value for value in inputs if isinstance(value, torch.Tensor)), None)
+        if like is not None:
+            module.to(device=like.device, dtype=like.dtype)
+        module.eval()
+        with torch.no_grad(), provide(type(module).forward, self.provided):
+            return module(*inputs, **case.kwargs)

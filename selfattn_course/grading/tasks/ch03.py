@@ -1,0 +1,303 @@
+"""Chapter 3, strengths and weaknesses: the cost of a layer in FLOPs, bytes and context length.
+
+Counting conventions (the chapter's): a multiply-add counts as 2 FLOPs; multiplying an
+``(m, k)`` by a ``(k, n)`` matrix costs ``2·m·k·n``. For a sequence of ``n`` tokens of width ``d``:
+
+- self-attention: four projections (Q, K, V, output) ``4 · 2nd² = 8nd²``, plus the mixing, scores
+  ``Q Kᵀ`` and output ``A V``, ``2 · 2n²d = 4n²d``;
+- an Elman RNN, ``h_t = tanh(W x_t + U h_{t-1})``: two ``d x d`` products per step, ``4nd²``;
+- an LSTM: four gates, each with two ``d x d`` products, ``16nd²``.
+
+The size tasks count bytes and report them in binary units: 1 MiB = 2**20 bytes, 1 GiB = 2**30.
+The learner's functions return plain numbers; :func:`~selfattn_course.grading.runners.returns_number`
+turns them into tensors for the comparison. The given sizes of the answer tasks are printed in
+the notebook's solution cells as well.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from ..answers import Number
+from ..cases import Case
+from ..registry import AnswerTask, FunctionTask, Mistake, Property
+from ..runners import returns_number
+
+MIB = 2**20
+GIB = 2**30
+
+#: Task ``crossover_length``: the model width.
+CROSSOVER_WIDTH = 768
+
+#: Task ``longest_context``: a 13B-parameter decoder in float16 and the memory left for its cache.
+CACHE_LAYERS = 40
+CACHE_D_MODEL = 5120
+CACHE_BYTES_PER_NUMBER = 2
+CACHE_BUDGET_GIB = 24
+
+
+# --- references -------------------------------------------------------------------------------
+
+
+def attention_flops(n: int, d: int) -> int:
+    """FLOPs of one self-attention layer: projections ``8nd²`` plus scores and mixing ``4n²d``."""
+    return 8 * n * d**2 + 4 * n**2 * d
+
+
+def rnn_flops(n: int, d: int) -> int:
+    """FLOPs of one Elman RNN layer over ``n`` steps: ``W x_t`` and ``U h_{t-1}``, ``4nd²``."""
+    return 4 * n * d**2
+
+
+def weights_mib(batch: int, heads: int, n: int, bytes_per_number: int) -> float:
+    """Size of one layer's attention weights ``(B, H, n, n)`` in MiB (2**20 bytes)."""
+    return batch * heads * n**2 * bytes_per_number / MIB
+
+
+def kv_cache_gib(layers: int, n: int, d_model: int, bytes_per_number: int) -> float:
+    """Size of the keys and values of ``n`` tokens in every layer, one sequence, in GiB (2**30 bytes)."""
+    return 2 * layers * n * d_model * bytes_per_number / GIB
+
+
+def _crossover_length(d: int) -> int:
+    """Largest ``n`` with ``8nd² + 4n²d <= 16nd²``, i.e. ``4n²d <= 8nd²``, i.e. ``n <= 2d``."""
+    return 2 * d
+
+
+def _longest_context(layers: int, d_model: int, bytes_per_number: int, budget_gib: float) -> int:
+    """Largest whole number of tokens whose KV cache fits ``budget_gib``."""
+    bytes_per_token = 2 * layers * d_model * bytes_per_number
+    return math.floor(budget_gib * GIB / bytes_per_token)
+
+
+# --- cases --------------------------------------------------------------------------------------
+
+
+def _sizes(name: str, **values: int) -> Case:
+    return Case(name, dict(values))
+
+
+def _attention_flops_visible() -> list[Case]:
+    return [
+        _sizes("by hand: n = 2, d = 3 gives 8·2·9 + 4·4·3 = 192", n=2, d=3),
+        _sizes("one token of width 1: n = 1, d = 1", n=1, d=1),
+        _sizes("a short sequence, wide model: n = 128, d = 768", n=128, d=768),
+    ]
+
+
+def _rnn_flops_visible() -> list[Case]:
+    return [
+        _sizes("by hand: n = 2, d = 3 gives 4·2·9 = 72", n=2, d=3),
+        _sizes("n = 128, d = 768", n=128, d=768),
+    ]
+
+
+def _flops_hidden(_devices: Sequence[torch.device]) -> list[Case]:
+    return [
+        _sizes("n = d = 512, where the mixing equals the Elman cost", n=512, d=512),
+        _sizes("n = 1, d = 4096: one token", n=1, d=4096),
+        _sizes("n = 4096, d = 64: mixing dominates", n=4096, d=64),
+        _sizes("n = 3, d = 1000: projections dominate", n=3, d=1000),
+        _sizes("n = 32768, d = 4096: a long context, about 2·10¹³ FLOPs", n=32768, d=4096),
+        _sizes("n = 1, d = 1", n=1, d=1),
+    ]
+
+
+def _weights_mib_visible() -> list[Case]:
+    return [
+        _sizes("by hand: B = 1, H = 12, n = 512, float32 gives 12 MiB", batch=1, heads=12, n=512, bytes_per_number=4),
+        _sizes("B = 2, H = 8, n = 1024, 16-bit numbers", batch=2, heads=8, n=1024, bytes_per_number=2),
+    ]
+
+
+def _weights_mib_hidden(_devices: Sequence[torch.device]) -> list[Case]:
+    return [
+        _sizes("B = 8, H = 16, n = 4096, float32", batch=8, heads=16, n=4096, bytes_per_number=4),
+        _sizes("B = 3, H = 5, n = 100, float64 (not a power of two)", batch=3, heads=5, n=100, bytes_per_number=8),
+        _sizes("length 1: B = 1, H = 1, n = 1, one byte", batch=1, heads=1, n=1, bytes_per_number=1),
+        _sizes("B = 1, H = 32, n = 32768, bfloat16", batch=1, heads=32, n=32768, bytes_per_number=2),
+    ]
+
+
+def _kv_cache_visible() -> list[Case]:
+    return [
+        _sizes(
+            "by hand: 32 layers, n = 4096, d_model = 4096, 16-bit gives 2·32·4096·4096·2 bytes = 2 GiB",
+            layers=32, n=4096, d_model=4096, bytes_per_number=2,
+        ),
+        _sizes("12 layers, n = 512, d_model = 768, float32", layers=12, n=512, d_model=768, bytes_per_number=4),
+    ]
+
+
+def _kv_cache_hidden(_devices: Sequence[torch.device]) -> list[Case]:
+    return [
+        _sizes("80 layers, n = 32768, d_model = 8192, 16-bit", layers=80, n=32768, d_model=8192, bytes_per_number=2),
+        _sizes("one layer, one token, width 1, one byte", layers=1, n=1, d_model=1, bytes_per_number=1),
+        _sizes("40 layers, n = 1000, d_model = 5120, float32", layers=40, n=1000, d_model=5120, bytes_per_number=4),
+        _sizes("6 layers, n = 3, d_model = 512, 8-bit", layers=6, n=3, d_model=512, bytes_per_number=1),
+    ]
+
+
+# --- known mistakes -----------------------------------------------------------------------------
+
+
+def _attention_mixing_only(n, d):
+    return 4 * n**2 * d
+
+
+def _attention_multiply_adds(n, d):
+    return 4 * n * d**2 + 2 * n**2 * d
+
+
+def _attention_three_projections(n, d):
+    return 6 * n * d**2 + 4 * n**2 * d
+
+
+def _attention_scores_only(n, d):
+    return 8 * n * d**2 + 2 * n**2 * d
+
+
+def _rnn_half(n, d):
+    return 2 * n * d**2
+
+
+def _rnn_lstm(n, d):
+    return 16 * n * d**2
+
+
+def _weights_megabytes(batch, heads, n, bytes_per_number):
+    return batch * heads * n**2 * bytes_per_number / 1e6
+
+
+def _weights_no_heads(batch, heads, n, bytes_per_number):
+    return batch * n**2 * bytes_per_number / MIB
+
+
+def _weights_linear_in_n(batch, heads, n, bytes_per_number):
+    return batch * heads * n * bytes_per_number / MIB
+
+
+def _weights_bits(batch, heads, n, bytes_per_number):
+    return batch * heads * n**2 * bytes_per_number * 8 / MIB
+
+
+def _kv_cache_keys_only(layers, n, d_model, bytes_per_number):
+    return layers * n * d_model * bytes_per_number / GIB
+
+
+def _kv_cache_gigabytes(layers, n, d_model, bytes_per_number):
+    return 2 * layers * n * d_model * bytes_per_number / 1e9
+
+
+# --- properties, in words -----------------------------------------------------------------------
+
+
+def _whole_number(value: float, _inputs) -> bool:
+    return float(value) == int(value)
+
+
+def _positive(value: float, _inputs) -> bool:
+    return value > 0
+
+
+LONGEST_CONTEXT = _longest_context(CACHE_LAYERS, CACHE_D_MODEL, CACHE_BYTES_PER_NUMBER, CACHE_BUDGET_GIB)
+_CONTEXT_BYTES_PER_TOKEN = 2 * CACHE_LAYERS * CACHE_D_MODEL * CACHE_BYTES_PER_NUMBER
+
+
+# --- the tasks ----------------------------------------------------------------------------------
+
+TASKS = [
+    FunctionTask(
+        id="ch03.attention_flops",
+        reference=attention_flops,
+        visible_cases=_attention_flops_visible,
+        hidden_cases=_flops_hidden,
+        mistakes=(
+            Mistake("you counted only the scores and the mixing (4n²d); add the four projections, 8nd²", _attention_mixing_only),
+            Mistake("you counted a multiply-add as 1 FLOP; it is 2 (one multiply, one add)", _attention_multiply_adds),
+            Mistake(
+                "you left out the output projection: there are four d x d projections (Q, K, V, output)",
+                _attention_three_projections,
+            ),
+            Mistake("you counted only Q Kᵀ; multiplying the weights by V costs another 2n²d", _attention_scores_only),
+        ),
+        runner=returns_number,
+    ),
+    FunctionTask(
+        id="ch03.rnn_flops",
+        reference=rnn_flops,
+        visible_cases=_rnn_flops_visible,
+        hidden_cases=_flops_hidden,
+        mistakes=(
+            Mistake(
+                "you count half (2nd²): each step has two d x d products (W x_t and U h_{t-1}), "
+                "and a multiply-add counts as 2 FLOPs",
+                _rnn_half,
+            ),
+            Mistake("you count an LSTM (four gates, 16nd²); an Elman layer has one W and one U", _rnn_lstm),
+        ),
+        runner=returns_number,
+    ),
+    AnswerTask(
+        id="ch03.crossover_length",
+        answer_type=Number(rtol=0.0, atol=0.0),
+        expected=_crossover_length(CROSSOVER_WIDTH),
+        properties=(
+            Property("n is a whole number of tokens", _whole_number),
+            Property("n is positive", _positive),
+        ),
+        mistakes=(
+            Mistake(
+                f"n < d = {CROSSOVER_WIDTH} compares the mixing with an Elman layer (Vaswani et al., Table 1); "
+                "here the projections count and the LSTM costs 16nd²",
+                CROSSOVER_WIDTH,
+            ),
+            Mistake("4d leaves out the attention layer's projections, 8nd²", 4 * CROSSOVER_WIDTH),
+            Mistake("'no more than' includes equality: at n = 2d both cost the same", 2 * CROSSOVER_WIDTH - 1),
+        ),
+    ),
+    FunctionTask(
+        id="ch03.weights_mib",
+        reference=weights_mib,
+        visible_cases=_weights_mib_visible,
+        hidden_cases=_weights_mib_hidden,
+        mistakes=(
+            Mistake("you divided by 10**6 (MB); a MiB is 2**20 bytes", _weights_megabytes),
+            Mistake("every head has its own n x n weights: multiply by heads", _weights_no_heads),
+            Mistake("the weights of one head and example are n x n: n², not n", _weights_linear_in_n),
+            Mistake("you counted bits; bytes_per_number is already in bytes", _weights_bits),
+        ),
+        runner=returns_number,
+    ),
+    FunctionTask(
+        id="ch03.kv_cache_gib",
+        reference=kv_cache_gib,
+        visible_cases=_kv_cache_visible,
+        hidden_cases=_kv_cache_hidden,
+        mistakes=(
+            Mistake("the cache holds keys and values: two vectors of d_model numbers per token and layer", _kv_cache_keys_only),
+            Mistake("you divided by 10**9 (GB); a GiB is 2**30 bytes", _kv_cache_gigabytes),
+        ),
+        runner=returns_number,
+    ),
+    AnswerTask(
+        id="ch03.longest_context",
+        answer_type=Number(rtol=0.0, atol=0.0),
+        expected=LONGEST_CONTEXT,
+        properties=(
+            Property("the context is a whole number of tokens", _whole_number),
+            Property("the context is positive", _positive),
+        ),
+        mistakes=(
+            Mistake("that context is one token too long: round down, the cache must fit", LONGEST_CONTEXT + 1),
+            Mistake("the cache holds keys and values: 2 vectors per token and layer", 2 * LONGEST_CONTEXT),
+            Mistake(
+                "the budget is in GiB (2**30 bytes), not GB",
+                math.floor(CACHE_BUDGET_GIB * 10**9 / _CONTEXT_BYTES_PER_TOKEN),
+            ),
+        ),
+    ),
+]
