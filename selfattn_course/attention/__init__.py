@@ -13,11 +13,15 @@ Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`Tr
 
 from .softmax import softmax
 from .sdpa import scaled_dot_product_attention
+from .chunked import chunked_attention
+from .sliding_window import sliding_window_attention
 from .modules import MultiHeadAttention, SelfAttention, TransformerBlock
 
 __all__ = [
     "softmax",
     "scaled_dot_product_attention",
+    "chunked_attention",
+    "sliding_window_attention",
     "SelfAttention",
     "MultiHeadAttention",
     "TransformerBlock",
