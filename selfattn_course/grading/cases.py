@@ -9,10 +9,18 @@ may name their parameters as they like; keyword arguments are used only for opti
 The builders below make the tensors cases need. Every random tensor comes from a
 ``torch.Generator`` seeded by the caller, is drawn on the CPU and then moved, so the same seed gives
 the same numbers on every device.
+
+When grading, the grader draws a fresh seed for each notebook and builds the cases inside
+``with run_seed(seed):``; :func:`seeded_generator` then mixes that seed into every case's own, so the
+hidden inputs differ from one grading run to the next (and from what the package's source shows)
+while keeping their shapes, masks and edge cases.
 """
 
 from __future__ import annotations
 
+import hashlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -90,6 +98,31 @@ def for_each(
             yield device, dtype
 
 
+# --- random numbers ---------------------------------------------------------------------------
+
+_RUN_SEED: ContextVar[int | None] = ContextVar("grading_run_seed", default=None)
+
+
+@contextmanager
+def run_seed(seed: int | None) -> Iterator[None]:
+    """Mix ``seed`` (the grading run's) into every generator made in the block; None: no mixing."""
+    token = _RUN_SEED.set(seed)
+    try:
+        yield
+    finally:
+        _RUN_SEED.reset(token)
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` for ``seed``, or, inside :func:`run_seed`, for a seed derived from
+    both (SHA-256 of the two, so neighbouring seeds give unrelated numbers)."""
+    run = _RUN_SEED.get()
+    if run is not None:
+        digest = hashlib.sha256(f"{run}:{seed}".encode()).digest()
+        seed = int.from_bytes(digest[:8], "little") >> 1
+    return torch.Generator().manual_seed(seed)
+
+
 # --- tensor builders --------------------------------------------------------------------------
 
 
@@ -102,7 +135,7 @@ def randn(
     scale: float = 1.0,
 ) -> torch.Tensor:
     """Standard normal numbers times ``scale``, drawn on the CPU from ``seed`` then moved."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     values = torch.randn(tuple(shape), generator=generator, dtype=torch.float64) * scale
     return values.to(device=device, dtype=dtype)
 
@@ -142,7 +175,7 @@ def random_mask(
     rows listed in ``blocked_rows`` (index tuples over the leading dims), which are all False:
     the "all-masked row" edge case.
     """
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     mask = torch.rand(tuple(shape), generator=generator) < p_allowed
     if keep_one_per_row and shape[-1] > 0:
         first = torch.randint(0, shape[-1], tuple(shape[:-1]), generator=generator)

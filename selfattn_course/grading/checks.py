@@ -13,6 +13,14 @@ the result matches a known mistake.
 
 Nothing is written to stderr on success: nbgrader scores 0 a test cell that writes to stderr,
 so warnings raised while the learner's code runs are silenced.
+
+When the notebook is being graded (the grader wrote a :class:`~.payload.GradingRun` next to it),
+the hidden call decides nothing: it runs the learner's function on the cases drawn from the
+grading run's seed and hands what came back to the grader as a payload (:func:`hand_over`,
+:mod:`.payload`); the grader compares it with the reference in its own process
+(:mod:`.trusted`), so nothing the learner's code changes in the kernel can earn a point.
+The functions that do the comparing (:func:`check_result`, :func:`check_answer`) are the same
+in both places, and so are the messages.
 """
 
 from __future__ import annotations
@@ -27,12 +35,31 @@ import numpy as np
 import torch
 
 from ..devices import available_devices
-from .cases import Case, describe
+from .cases import Case, describe, run_seed
 from .errors import CheckFailed
 from .forbid import ForbiddenCall, forbid_calls
+from .payload import (
+    MIME_TYPE,
+    GradingRun,
+    Unsendable,
+    answer_payload,
+    current_run,
+    function_payload,
+    not_callable_payload,
+    raised,
+    returned,
+)
 from .registry import AnswerTask, FunctionTask, get_task
 
-__all__ = ["check", "check_function", "check_answer", "compare_tensors", "CheckFailed"]
+__all__ = [
+    "check",
+    "check_function",
+    "check_result",
+    "check_answer",
+    "compare_tensors",
+    "hand_over",
+    "CheckFailed",
+]
 
 
 def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
@@ -42,11 +69,18 @@ def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
         task_id: ``"chNN.<name>"``, a key of the registry.
         submission: the learner's function (function tasks) or value (answer tasks).
         hidden: run the hidden cases (random inputs, edge cases, every available device, the
-            comparison of answers) instead of the visible ones.
+            comparison of answers) instead of the visible ones. While the notebook is graded this
+            only hands the results to the grader (:func:`hand_over`); elsewhere (an instructor
+            running the source notebook) it checks here and says so.
 
     Returns None on purpose: nbgrader reads a number that a test cell displays as partial credit.
     """
     task = get_task(task_id)
+    if hidden:
+        run = current_run()
+        if run is not None:
+            hand_over(task, submission, run)
+            return
     level = "hidden" if hidden else "visible"
     try:
         if isinstance(task, FunctionTask):
@@ -58,7 +92,36 @@ def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
         # Raise from here so the learner's traceback is short: their cell, then this line.
         raise failure.with_traceback(None)
     noun = "case" if isinstance(task, FunctionTask) else "check"
-    print(f"{task.id}: {passed} {level} {noun}{'s' if passed != 1 else ''} passed")
+    where = " in this kernel (when graded, the grader checks the results itself)" if hidden else ""
+    print(f"{task.id}: {passed} {level} {noun}{'s' if passed != 1 else ''} passed{where}")
+
+
+def hand_over(task: FunctionTask | AnswerTask, submission: Any, run: GradingRun) -> None:
+    """While grading: run ``submission`` on every case of ``task`` (visible, then hidden on the
+    run's devices), drawn from the run's seed, and display the payload for the grader.
+
+    Nothing is compared here and nothing is printed on success or failure: the grader reads the
+    payload after the run (:mod:`.trusted`). An exception in the learner's code is recorded for
+    its case, so one failing case does not hide the others.
+    """
+    with run_seed(run.seed):
+        if isinstance(task, AnswerTask):
+            payload = answer_payload(task.id, run, submission)
+        elif not callable(submission):
+            payload = not_callable_payload(task.id, run, submission)
+        else:
+            cases = [*task.visible_cases(), *task.hidden_cases(run.torch_devices())]
+            outcomes = []
+            for case in cases:
+                try:
+                    outcomes.append(returned(run_learner(task, submission, case.copy())))
+                except Exception as error:
+                    outcomes.append(raised(error))
+            payload = function_payload(task.id, run, cases, outcomes)
+    from IPython.display import publish_display_data  # only kernels hand results over
+
+    summary = f"{task.id}: results handed to the grader"
+    publish_display_data({MIME_TYPE: payload, "text/plain": summary})
 
 
 # --- function tasks -----------------------------------------------------------------------------
@@ -101,16 +164,30 @@ def check_function(
 ) -> int:
     """Run ``fn`` on every case, compare with ``task.reference``; return the number of cases passed."""
     if not callable(fn):
-        raise CheckFailed(f"{task.id}: expected the function {task.name}, got {describe(fn)}")
+        raise CheckFailed(not_a_function(task, describe(fn)))
     for index, case in enumerate(cases, start=1):
-        header = (
-            f"{task.id} failed on {level} case {index} of {len(cases)}: {case.name}\n"
-            f"  call: {case.call_str(task.name)}"
-        )
-        expected = _call(task, task.reference, case.copy())
+        header = case_header(task, case, f"{level} case {index} of {len(cases)}")
         result = _run_learner(task, fn, case.copy(), header)
-        _compare_case(task, case, result, expected, header)
+        check_result(task, case, result, header)
     return len(cases)
+
+
+def not_a_function(task: FunctionTask, description: str) -> str:
+    """The failure of a function task given something that is not a function."""
+    return f"{task.id}: expected the function {task.name}, got {description}"
+
+
+def case_header(task: FunctionTask, case: Case, which: str) -> str:
+    """The first two lines of a failure: the task, which case (``"hidden case 3 of 14"``), its
+    name and the call with the shapes of its inputs."""
+    return f"{task.id} failed on {which}: {case.name}\n  call: {case.call_str(task.name)}"
+
+
+def check_result(task: FunctionTask, case: Case, result: Any, header: str) -> None:
+    """Compare the learner's ``result`` on ``case`` with the reference's (computed here); raise
+    :class:`CheckFailed` (``header`` + what is wrong) unless they agree and every property holds."""
+    expected = _call(task, task.reference, case.copy())
+    _compare_case(task, case, result, expected, header)
 
 
 def _call(task: FunctionTask, function: Callable[..., Any], case: Case) -> Any:
@@ -120,19 +197,32 @@ def _call(task: FunctionTask, function: Callable[..., Any], case: Case) -> Any:
         return function(*case.args.values(), **case.kwargs)
 
 
-def _run_learner(task: FunctionTask, fn: Callable[..., Any], case: Case, header: str) -> Any:
+def run_learner(task: FunctionTask, fn: Callable[..., Any], case: Case) -> Any:
+    """Call the learner's ``fn`` on ``case`` with the task's provided helpers bound and its
+    forbidden functions watched (:class:`ForbiddenCall` if one was called)."""
     allowed = tuple(task.provided.values())
+    with provide(fn, task.provided), forbid_calls(task.forbidden, allowed=allowed):
+        return _call(task, fn, case)
+
+
+def _run_learner(task: FunctionTask, fn: Callable[..., Any], case: Case, header: str) -> Any:
     try:
-        with provide(fn, task.provided), forbid_calls(task.forbidden, allowed=allowed):
-            return _call(task, fn, case)
+        return run_learner(task, fn, case)
     except ForbiddenCall as error:
         raise CheckFailed(f"{header}\n  {error}") from None
-    except NotImplementedError as error:
-        raise CheckFailed(
-            f"{header}\n  it raised NotImplementedError: write your solution in place of the stub"
-        ) from error
     except Exception as error:
-        raise CheckFailed(f"{header}\n  it raised {type(error).__name__}: {error}") from error
+        raise CheckFailed(
+            f"{header}\n  {raised_message(type(error).__name__, str(error))}"
+        ) from error
+
+
+def raised_message(type_name: str, message: str) -> str:
+    """What a failure says about an exception the learner's code raised (type and message)."""
+    if type_name == ForbiddenCall.__name__:
+        return message
+    if type_name == NotImplementedError.__name__:
+        return "it raised NotImplementedError: write your solution in place of the stub"
+    return f"it raised {type_name}: {message}"
 
 
 def _compare_case(task: FunctionTask, case: Case, result: Any, expected: Any, header: str) -> None:
@@ -144,7 +234,9 @@ def _compare_case(task: FunctionTask, case: Case, result: Any, expected: Any, he
         rtol, atol = _tolerance(task, want)
         difference = compare_tensors(got, want, rtol=rtol, atol=atol)
         if difference is not None:
-            lines.append(f"  {label} {tuple(want.shape)}: {difference}")
+            lines.append(
+                f"  {label} {tuple(want.shape)} does not match the reference: {difference}"
+            )
     broken = _broken_properties(task.properties, result, case.inputs())
     if not lines and not broken:
         return
@@ -183,6 +275,8 @@ def _wrong_kind(label: str, result: Any, expected: Any) -> str | None:
     kind = "torch.Tensor" if isinstance(expected, torch.Tensor) else "numpy.ndarray"
     if result is None:
         return "it returned None: is a `return` missing?"
+    if isinstance(result, Unsendable):  # what the grader was told of a value that is not data
+        return f"{label} is {result.text}, expected a {kind} of shape {tuple(expected.shape)}"
     if type(result).__name__ != type(expected).__name__ and not isinstance(result, type(expected)):
         return f"{label} is a {type(result).__name__}, expected a {kind} of shape {tuple(expected.shape)}"
     if tuple(result.shape) != tuple(expected.shape):

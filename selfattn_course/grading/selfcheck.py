@@ -1,25 +1,35 @@
-"""A learner's self-check: run a notebook top to bottom and say which tasks pass.
+"""Run a notebook top to bottom and say which tasks pass: a learner's self-check, an instructor's validation.
 
-``selfattn-course check ch02.ipynb`` runs this. It executes the notebook in a fresh kernel (with
-nbclient; the file on disk is left as it is), then reads every autograded test cell the way
-nbgrader does: a cell passes when it shows no error and wrote nothing to stderr. In a released
-notebook the test cells hold the visible tests only, so this is a check of the visible tests;
-the hidden ones run when the notebook is graded. (``nbgrader validate`` exits 0 even when tests
-fail; this one does not.)
+``selfattn-course check ch02.ipynb`` runs :func:`check_notebook`: it executes the notebook in a
+fresh kernel (with nbclient; the file on disk is left as it is) with the **visible tests only**
+(any hidden-test region is left out), then reads every autograded test cell as the grader does:
+a cell passes when it shows no error and, unless it calls the course's ``check`` (whose cells the
+grader scores without their stderr, so warnings cost nothing), wrote nothing to stderr.
+(``nbgrader validate`` exits 0 even when tests fail; this one does not.)
+
+``selfattn-course validate solutions/ch02/ch02.ipynb`` runs :func:`validate_notebook`, for
+instructors: the visible **and** hidden tests, graded exactly as ``nbgrader autograde`` grades
+them (a grading run with a fresh seed, the hidden tests decided in this process by
+:mod:`.trusted`, the source checks included), in a scratch copy of the notebook's folder.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from nbclient import NotebookClient
+from nbformat.notebooknode import NotebookNode
 
 from . import notebooks
 from .course import tool_env
+from .payload import GradingRun
+from .trusted import Verdict, apply_verdicts, calls_check, hide_hidden_tests
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class SelfCheck:
 
     path: Path
     tasks: list[TaskResult]
+    note: str = ""  # a last line for the summary (the grading run of a validation)
 
     @property
     def passed(self) -> bool:
@@ -59,6 +70,8 @@ class SelfCheck:
         lines.append(
             f"{self.path.name}: {passed} of {len(self.tasks)} tasks pass ({earned:g}/{possible:g} points)"
         )
+        if self.note:
+            lines.append(self.note)
         return "\n".join(lines)
 
 
@@ -77,9 +90,41 @@ def _tool_path() -> Iterator[None]:
 
 
 def check_notebook(path: str | Path, *, timeout: int = 120) -> SelfCheck:
-    """Execute the notebook at ``path`` (in its own folder) and report each graded task."""
+    """Execute the notebook at ``path`` (in its own folder) with its visible tests only and
+    report each graded task."""
     path = Path(path)
     notebook = notebooks.read(path)
+    for cell in notebook.cells:
+        cell.source = hide_hidden_tests(cell.source)
+    _execute(notebook, path.parent, timeout)
+    return SelfCheck(path, [_result(cell) for cell in notebooks.graded_cells(notebook)])
+
+
+def validate_notebook(
+    path: str | Path, *, timeout: int = 120, seed: int | None = None
+) -> SelfCheck:
+    """Grade the notebook at ``path`` as ``nbgrader autograde`` would, visible and hidden tests,
+    in a scratch copy of its folder; ``seed`` fixes the grading run's seed (default: fresh)."""
+    path = Path(path)
+    notebook = notebooks.read(path)
+    run = GradingRun.fresh(seed)
+    with tempfile.TemporaryDirectory(prefix="selfattn-validate-") as scratch:
+        folder = Path(scratch) / "notebook"
+        ignore = shutil.ignore_patterns(".*", "__pycache__", "node_modules", "_build")
+        shutil.copytree(path.parent, folder, ignore=ignore)
+        run.write(folder)
+        _execute(notebook, folder, timeout)
+    verdicts = apply_verdicts(notebook, run, path.parent)
+    results = [
+        _verdict_result(cell, verdicts[index]) if index in verdicts else _result(cell)
+        for index, cell in enumerate(notebook.cells)
+        if notebooks.nbgrader_meta(cell).get("grade")
+    ]
+    note = f"hidden tests checked by the grader: seed {run.seed}, devices {', '.join(run.devices)}"
+    return SelfCheck(path, results, note)
+
+
+def _execute(notebook: NotebookNode, folder: Path, timeout: int) -> None:
     client = NotebookClient(
         notebook,
         timeout=timeout,
@@ -91,23 +136,35 @@ def check_notebook(path: str | Path, *, timeout: int = 120) -> SelfCheck:
             "traceback": [],
         },
         kernel_name=notebook.metadata.get("kernelspec", {}).get("name", "python3"),
-        resources={"metadata": {"path": str(path.parent.resolve())}},
+        resources={"metadata": {"path": str(folder.resolve())}},
     )
     with _tool_path():
         client.execute()
-    results = []
-    for cell in notebooks.graded_cells(notebook):
-        meta = notebooks.nbgrader_meta(cell)
-        failed = notebooks.has_failed(cell)
-        results.append(
-            TaskResult(
-                name=meta.get("grade_id", "?"),
-                points=float(meta.get("points", 0)),
-                passed=not failed,
-                message=_failure_message(cell) if failed else "",
-            )
-        )
-    return SelfCheck(path, results)
+
+
+def _result(cell: NotebookNode) -> TaskResult:
+    """A test cell as the grader scores it: an error fails it, and so does stderr unless the cell
+    calls ``check`` (the grader drops those cells' stderr)."""
+    meta = notebooks.nbgrader_meta(cell)
+    failed = any(output.get("output_type") == "error" for output in cell.get("outputs", []))
+    if not calls_check(cell.source):
+        failed = failed or notebooks.has_failed(cell)
+    return TaskResult(
+        name=meta.get("grade_id", "?"),
+        points=float(meta.get("points", 0)),
+        passed=not failed,
+        message=_failure_message(cell) if failed else "",
+    )
+
+
+def _verdict_result(cell: NotebookNode, verdict: Verdict) -> TaskResult:
+    meta = notebooks.nbgrader_meta(cell)
+    return TaskResult(
+        name=meta.get("grade_id", "?"),
+        points=float(meta.get("points", 0)),
+        passed=verdict.passed,
+        message="" if verdict.passed else verdict.message,
+    )
 
 
 def _failure_message(cell) -> str:

@@ -1,0 +1,89 @@
+"""nbgrader preprocessors: trusted checks when autograding, no hidden source in feedback.
+
+``nbgrader_config.py`` puts them in nbgrader's pipelines, so ``nbgrader autograde``, the
+formgrader and ``selfattn-course grade`` all use them:
+
+- :class:`StartTrustedChecks` (autograde, just before ``Execute``): picks the notebook's
+  :class:`~.payload.GradingRun` (a fresh seed unless ``c.StartTrustedChecks.seed`` fixes one; the
+  available devices) and writes it next to the notebook, where the kernel starts, so the hidden
+  tests hand their results over instead of deciding (:func:`~.checks.hand_over`).
+- :class:`VerifyTrustedChecks` (autograde, just before ``SaveAutoGrades``): removes that file,
+  decides each hidden test in the grader's process and rewrites the test cells' outputs
+  (:func:`~.trusted.apply_verdicts`), which ``SaveAutoGrades`` then scores. The seed is recorded
+  in the notebook's metadata (``selfattn_course.grading_run``), so a run can be repeated.
+- :class:`HideHiddenTests` (generate_feedback): replaces each hidden-test region of the source
+  with one comment line and scrubs any output that shows it.
+
+The configuration lists them by dotted name (``"selfattn_course.grading.preprocessors.X"``), so
+reading it imports nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer
+
+#: Where the grading run travels from StartTrustedChecks to VerifyTrustedChecks.
+RESOURCES_KEY = "selfattn_course"
+
+
+class StartTrustedChecks(NbGraderPreprocessor):
+    """Choose the notebook's grading run and leave it where the kernel will find it."""
+
+    seed = Integer(
+        None,
+        allow_none=True,
+        help="Seed of every grading run (default None: a fresh random seed for each notebook). "
+        "Set it to repeat a run: the seed used is in each autograded notebook's metadata.",
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from .payload import GradingRun
+
+        run = GradingRun.fresh(self.seed)
+        folder = resources.get("metadata", {}).get("path") or "."
+        state = resources.setdefault(RESOURCES_KEY, {})
+        state["run"] = run
+        state["run_file"] = str(run.write(folder))
+        self.log.info("Trusted checks: seed %d on %s", run.seed, ", ".join(run.devices))
+        return nb, resources
+
+
+class VerifyTrustedChecks(NbGraderPreprocessor):
+    """Decide the hidden tests in the grader's process and rewrite the test cells' outputs."""
+
+    def preprocess(self, nb, resources):
+        from .trusted import apply_verdicts
+
+        state = resources.get(RESOURCES_KEY, {})
+        run_file = state.get("run_file")
+        if run_file:
+            Path(run_file).unlink(missing_ok=True)
+        run = state.get("run")
+        if run is None:
+            self.log.error("StartTrustedChecks did not run: every hidden test scores 0")
+        verdicts = apply_verdicts(nb, run, resources.get("metadata", {}).get("path"))
+        if run is not None:
+            nb.metadata[RESOURCES_KEY] = {
+                "grading_run": {"seed": run.seed, "devices": list(run.devices)}
+            }
+        for verdict in verdicts.values():
+            outcome = "passed" if verdict.passed else "failed: " + verdict.message.splitlines()[0]
+            self.log.info("%s %s", verdict.task_id, outcome)
+        return nb, resources
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Feedback: show each hidden-test region as one comment line and scrub outputs."""
+
+    def preprocess(self, nb, resources):
+        from .trusted import hide_hidden_tests, hidden_lines, scrub_outputs
+
+        secret = hidden_lines(nb)
+        for cell in nb.cells:
+            cell.source = hide_hidden_tests(cell.source)
+            if cell.cell_type == "code":
+                scrub_outputs(cell, secret)
+        return nb, resources
