@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to `alembic`; the venv's bin/ must come first on PATH.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: all venv test book bench clean help sandbox-deps
+.PHONY: all venv test test-grading-all book bench clean help sandbox-deps
 
 help:
 	@echo "make test    create .venv if needed, install, run every test"
+	@echo "make test-grading-all   the bank of bad submissions on every chapter (make test: a sample)"
 	@echo "make book    create .venv if needed, install, build the book into _build/html"
 	@echo "make bench   time every attention variant (QUICK=1 for a short run)"
 
@@ -37,6 +38,11 @@ sandbox-deps:
 
 test: $(STAMP) sandbox-deps
 	$(RUN) $(BIN)/python -m pytest
+
+# The bank of broken and malicious submissions (tests/bad_submissions/) on every chapter, not
+# only on the sample `make test` grades.
+test-grading-all: $(STAMP) sandbox-deps
+	SELFATTN_GRADING_ALL=1 $(RUN) $(BIN)/python -m pytest tests/test_grading_robustness.py
 
 # Offline math: npm ci installs the MathJax pinned in package-lock.json; its es5/ folder goes to
 # _extra/mathjax, which html_extra_path (_config.yml) copies to _build/html/mathjax.

@@ -13,6 +13,7 @@ the gradebook), so the list is recorded under `SelfattnCourse.assignments`, wher
 `selfattn_course.grading.course` reads it.
 """
 
+import os
 from pathlib import Path
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
@@ -32,6 +33,47 @@ c.SelfattnCourse.assignments = sorted(
 # ExecutePreprocessor.timeout is ignored.
 c.Execute.timeout = 120
 
+# Sandboxed execution (selfattn_course/grading/execute.py, sandbox.py). Every submission's kernel
+# runs in a bubblewrap sandbox: no network, none of the course's files, a private /tmp, these caps.
+# Where no sandbox can be made, autograde stops before grading anything and says why, unless
+# SELFATTN_UNSAFE_NO_SANDBOX=1 (`selfattn-course grade --unsafe-no-sandbox`) or
+# --SandboxedKernelManager.unsafe_no_sandbox=True: only for code you trust.
+# A cell that runs past its timeout, kills the kernel, prints past its cap or leaves processes
+# behind scores 0 for its task, with the reason in the feedback; the kernel is restarted and
+# the later tasks are graded as usual.
+c.Autograde.pre_convert_hook = "selfattn_course.grading.execute.require_sandbox_before_grading"
+c.SandboxedKernelManager.unsafe_no_sandbox = os.environ.get("SELFATTN_UNSAFE_NO_SANDBOX") == "1"
+c.SandboxedKernelManager.memory_bytes = 2 * 1024**3  # address space of each process
+c.SandboxedKernelManager.max_processes = 256  # processes and threads of one kernel
+c.GradingExecute.notebook_wall_seconds = 600  # the whole notebook, kernel restarts included
+c.GradingExecute.max_cell_output_bytes = 4 * 1024**2
+c.GradingExecute.max_notebook_output_bytes = 16 * 1024**2
+
 # A learner who deletes a test cell would otherwise get no score for it (not even 0 of N):
 # put the missing cells back from the source before grading.
 c.OverwriteCells.add_missing_cells = True
+
+# Trusted checks (selfattn_course/grading/preprocessors.py): the hidden tests only hand the learner's
+# results over, and the grader decides them in its own process, so nothing the learner's code does
+# in the kernel can earn a point. nbgrader 0.9.6's autograde pipeline, with StartTrustedChecks
+# just before Execute and VerifyTrustedChecks just before SaveAutoGrades.
+c.Autograde.autograde_preprocessors = [
+    "selfattn_course.grading.preprocessors.StartTrustedChecks",
+    "selfattn_course.grading.execute.GradingExecute",  # nbgrader's Execute, sandboxed (above)
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "selfattn_course.grading.preprocessors.VerifyTrustedChecks",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# A fresh seed per notebook; set one to repeat a grading run (each autograded notebook records its own).
+c.StartTrustedChecks.seed = None
+
+# Feedback shows no hidden test source: each hidden region becomes one comment line.
+c.GenerateFeedback.preprocessors = [
+    "selfattn_course.grading.preprocessors.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,4 +1,4 @@
-"""The ``selfattn-course`` command: release, grade, feedback, check. Parses, then calls grading/.
+"""The ``selfattn-course`` command (release, grade, feedback, check, validate): parses, calls grading/.
 
 ::
 
@@ -6,7 +6,10 @@
     selfattn-course grade SUBMISSIONS         autograde <SUBMISSIONS>/<student>/<chNN>/<chNN>.ipynb,
                                               print a table, write a CSV
     selfattn-course feedback [chNN ...]       nbgrader generate_feedback: HTML in feedback/
-    selfattn-course check NOTEBOOK            run a notebook, report each task; exit 0 only if all pass
+    selfattn-course check NOTEBOOK            run a notebook's visible tests, report each task;
+                                              exit 0 only if all pass (for learners)
+    selfattn-course validate NOTEBOOK         grade a notebook as autograde does, visible and hidden
+                                              tests; exit 0 only if all pass (for instructors)
 
 ``release``, ``grade`` and ``feedback`` work on the course directory (``--course-dir``, default:
 the nearest folder at or above the working directory with ``nbgrader_config.py``).
@@ -56,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="where to write the per-task CSV (default: <course-dir>/grades.csv)",
     )
+    grade.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="grade even where no sandbox can be made, running students' code unconfined "
+        "(only for code you trust)",
+    )
 
     feedback = with_course_dir(
         commands.add_parser(
@@ -71,13 +80,25 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout", type=int, default=120, help="seconds each cell may run (default 120)"
     )
+
+    validate = commands.add_parser(
+        "validate",
+        help="grade a source notebook as autograde does (hidden tests too); exit 0 only when all pass",
+    )
+    validate.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    validate.add_argument(
+        "--timeout", type=int, default=120, help="seconds each cell may run (default 120)"
+    )
+    validate.add_argument(
+        "--seed", type=int, default=None, help="the grading run's seed (default: a fresh one)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "check":
+        if args.command in ("check", "validate"):
             return _check(args)
         from .grading import course
 
@@ -103,41 +124,61 @@ def _report_runs(runs, done: str) -> int:
 
 
 def _grade(course_dir: Path, args: argparse.Namespace) -> int:
-    from .grading import course, report
+    from .grading import course, intake, report, sandbox
     from .grading.progress import ProgressBar
 
-    submissions = course.find_submissions(args.submissions)
-    if not submissions:
+    found = intake.inspect(args.submissions, course.chapters(course_dir))
+    if not found.pairs:
         raise FileNotFoundError(
             f"no submissions <student>/<chNN>/<chNN>.ipynb under {args.submissions}"
         )
-    bar = ProgressBar(len(submissions), label="autograding")
-    result = course.autograde(
+    available, why_not = sandbox.sandbox_available()
+    if not available and not args.unsafe_no_sandbox:
+        print(f"selfattn-course grade: cannot sandbox student code: {why_not}", file=sys.stderr)
+        return 2
+    if not available:
+        print("selfattn-course grade: WARNING: grading WITHOUT a sandbox", file=sys.stderr)
+    bar = ProgressBar(len(found.accepted), label="autograding")
+    graded = intake.grade(
         course_dir,
-        args.submissions,
+        found,
+        unsafe_no_sandbox=args.unsafe_no_sandbox,
         on_notebook=lambda student, chapter: bar.advance(f"{student} {chapter}"),
     )
     bar.close()
-    scores = report.gradebook_scores(course_dir, {(s.student, s.chapter) for s in submissions})
+    scores = report.gradebook_scores(course_dir, graded.intake.pairs)
     print(report.format_table(scores))
-    csv_path = report.write_csv(scores, args.csv or course_dir / "grades.csv")
+    if graded.intake.problems:
+        print(intake.format_problems(graded.intake.problems))
+    csv_path = intake.write_csv(
+        scores, graded.intake.problems, args.csv or course_dir / "grades.csv"
+    )
     print(f"per-task scores: {csv_path}")
-    if result.ok:
-        return 0
-    for run in result.runs:
-        if not run.ok:
-            sys.stderr.write(run.log)
-    for student, chapter in result.failed:
+    for problem in graded.intake.rejected:
+        print(
+            f"nbgrader could not grade {problem.student}/{problem.chapter}: {problem.reason}; "
+            "it scores 0",
+            file=sys.stderr,
+        )
+    nbgrader_broke = graded.run is not None and not graded.run.ok and not graded.run.failed
+    if graded.unexpected_failures or nbgrader_broke:
+        for run in graded.run.runs:
+            if not run.ok:
+                sys.stderr.write(run.log)
+    for student, chapter in graded.unexpected_failures:
         print(f"nbgrader could not grade {student}/{chapter} (its log is above)", file=sys.stderr)
-    return 1
+    return 1 if graded.intake.rejected or graded.unexpected_failures or nbgrader_broke else 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .grading.selfcheck import check_notebook
+    from .grading.selfcheck import check_notebook, validate_notebook
 
     if not args.notebook.is_file():
         raise FileNotFoundError(f"no notebook at {args.notebook}")
-    outcome = check_notebook(args.notebook, timeout=args.timeout)
+    if args.command == "validate":
+        outcome = validate_notebook(args.notebook, timeout=args.timeout, seed=args.seed)
+    else:
+        outcome = check_notebook(args.notebook, timeout=args.timeout)
     print(outcome.summary())
     return 0 if outcome.passed else 1
 

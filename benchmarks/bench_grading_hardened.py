@@ -1,0 +1,239 @@
+"""What the hardened grader costs: plain nbgrader against the course's config, and the bad bank.
+
+Not a test: it prints two tables.
+
+1. Per-notebook autograde time of one student's correct solution notebooks (one per chapter), with
+   nbgrader's stock pipeline (no sandbox, hidden tests decided in the kernel) and with the
+   course's ``nbgrader_config.py`` (sandbox, GradingExecute, trusted checks), each graded in one
+   ``nbgrader autograde`` call, twice (the first run warms the disk caches; the second counts).
+   The hardened path should add at most 30%; one student's 30 notebooks should grade in under
+   60 s (extrapolated: nbgrader's start plus 30 times the mean notebook).
+2. Each class of bad submission in tests/bad_submissions/: the score it gets, the reason shown,
+   and the time its notebook took.
+
+    python benchmarks/bench_grading_hardened.py                 # chapters in solutions/, 2 CPUs
+    python benchmarks/bench_grading_hardened.py --bank-chapter ch02 --cpus 0,1
+
+Needs bubblewrap (``make sandbox-deps``). Runs in temporary folders; the repository's gradebook
+is never touched. About 4 to 6 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from selfattn_course.grading import course, intake, notebooks, report, sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+BANK = REPO / "tests" / "bad_submissions"
+STUDENT = "bench"
+
+# nbgrader's stock autograde: the course's folders and chapters, nothing else.
+STOCK_CONFIG = """
+from pathlib import Path
+c = get_config()
+root = Path(__file__).resolve().parent
+c.CourseDirectory.root = str(root)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.SelfattnCourse.assignments = sorted(p.name for p in (root / "solutions").glob("ch[0-9][0-9]"))
+c.Execute.timeout = 120
+"""
+
+# The bank's caps, as in tests/test_grading_robustness.py.
+BANK_CAPS = """
+c.Execute.timeout = 10
+c.GradingExecute.notebook_wall_seconds = 90
+c.GradingExecute.max_cell_output_bytes = 1024**2
+c.SandboxedKernelManager.max_processes = 64
+"""
+
+
+def main() -> None:
+    args = parse_args()
+    if args.cpus:
+        os.sched_setaffinity(0, {int(cpu) for cpu in args.cpus.split(",")})
+    ok, why_not = sandbox.sandbox_available()
+    if not ok:
+        sys.exit(f"no sandbox here: {why_not}")
+    chapters = course.chapters(REPO)
+    print(f"CPUs: {len(os.sched_getaffinity(0))}; chapters: {', '.join(chapters)}\n")
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as scratch:
+        scratch = Path(scratch)
+        timings = {}
+        for config in ("stock", "hardened", "stock", "hardened"):  # the second of each counts
+            timings[config] = grade_solutions(
+                scratch / f"{config}-{time.monotonic_ns()}", chapters, config
+            )
+        print_overhead(timings, chapters)
+        print_bank(scratch / "bank", args.bank_chapter)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bank-chapter", default="ch02", help="chapter the bad bank breaks")
+    parser.add_argument("--cpus", default="0,1", help="CPUs to run on (default 0,1; '' for all)")
+    return parser.parse_args()
+
+
+def make_course(folder: Path, chapters: list[str], config: str, extra: str = "") -> Path:
+    course_dir = folder / "course"
+    (course_dir / "solutions").mkdir(parents=True)
+    if config == "stock":
+        (course_dir / course.CONFIG_FILE).write_text(STOCK_CONFIG)
+    else:
+        shutil.copy(REPO / course.CONFIG_FILE, course_dir)
+    with open(course_dir / course.CONFIG_FILE, "a") as handle:
+        handle.write(extra)
+    for chapter in chapters:
+        shutil.copytree(REPO / "solutions" / chapter, course_dir / "solutions" / chapter)
+    for run in course.release(course_dir):
+        if not run.ok:
+            sys.exit(run.log)
+    return course_dir
+
+
+def timed_autograde(course_dir: Path, incoming: Path) -> tuple[float, dict[tuple[str, str], float]]:
+    """One nbgrader call; its wall time, and each notebook's (from its start to the next's)."""
+    starts: list[tuple[float, tuple[str, str]]] = []
+    started = time.perf_counter()
+    run = course.autograde(
+        course_dir, incoming, on_notebook=lambda s, c: starts.append((time.perf_counter(), (s, c)))
+    )
+    ended = time.perf_counter()
+    if run.failed:
+        print(f"  nbgrader could not grade {run.failed}")
+    ends = [at for at, _ in starts[1:]] + [ended]
+    return ended - started, {pair: end - at for (at, pair), end in zip(starts, ends)}
+
+
+def grade_solutions(folder: Path, chapters: list[str], config: str) -> dict:
+    course_dir = make_course(folder, chapters, config)
+    incoming = folder / "incoming"
+    for chapter in chapters:
+        notebooks.write(
+            notebooks.read(REPO / "solutions" / chapter / f"{chapter}.ipynb"),
+            incoming / STUDENT / chapter / f"{chapter}.ipynb",
+        )
+    total, per_notebook = timed_autograde(course_dir, incoming)
+    scores = report.totals(report.gradebook_scores(course_dir))
+    return {"total": total, "per_notebook": per_notebook, "scores": scores}
+
+
+def print_overhead(timings: dict, chapters: list[str]) -> None:
+    stock, hardened = timings["stock"], timings["hardened"]
+    print("Per-notebook autograde time, one student's correct notebooks (seconds)")
+    print(f"{'chapter':<10}{'stock':>8}{'hardened':>10}{'overhead':>10}   score (hardened)")
+    for chapter in chapters:
+        pair = (STUDENT, chapter)
+        plain, safe = stock["per_notebook"][pair], hardened["per_notebook"][pair]
+        got, top = hardened["scores"][pair]
+        print(
+            f"{chapter:<10}{plain:>8.2f}{safe:>10.2f}{safe / plain - 1:>+10.0%}   {got:g}/{top:g}"
+        )
+    plain_mean = sum(stock["per_notebook"].values()) / len(chapters)
+    safe_mean = sum(hardened["per_notebook"].values()) / len(chapters)
+    print(f"{'mean':<10}{plain_mean:>8.2f}{safe_mean:>10.2f}{safe_mean / plain_mean - 1:>+10.0%}")
+    for name, run in (("stock", stock), ("hardened", hardened)):
+        startup = run["total"] - sum(run["per_notebook"].values())
+        thirty = startup + 30 * sum(run["per_notebook"].values()) / len(chapters)
+        print(
+            f"{name}: {len(chapters)} notebooks in {run['total']:.1f} s (nbgrader's start "
+            f"{startup:.1f} s); 30 notebooks, extrapolated: {thirty:.0f} s"
+        )
+    print()
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bad_submissions_{name}", BANK / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def print_bank(folder: Path, chapter: str) -> None:
+    """Grade every class of the bad bank on ``chapter`` in one call and tabulate it."""
+    runtime, files = load("runtime").RUNTIME, load("files").FILES
+    course_dir = make_course(folder, [chapter], "hardened", BANK_CAPS)
+    solution = notebooks.read(REPO / "solutions" / chapter / f"{chapter}.ipynb")
+    release = notebooks.read(course_dir / "exercises" / chapter / f"{chapter}.ipynb")
+    broken = notebooks.tasks_of(solution)[1].name
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    incoming = folder / "incoming"
+    for name, entry in runtime.items():
+        code = entry["code"].format(
+            solution=str(course_dir / "solutions" / chapter / f"{chapter}.ipynb"),
+            gradebook=str(course_dir / "gradebook.db"),
+            course=str(course_dir),
+            port=listener.getsockname()[1],
+        )
+        notebooks.write(
+            broken_submission(solution, release, broken, code),
+            incoming / name / chapter / f"{chapter}.ipynb",
+        )
+    for name, entry in files.items():
+        entry["write"](incoming / name / chapter, chapter, nbformat.writes(solution), course_dir)
+    found = intake.inspect(incoming, [chapter])
+    started = time.perf_counter()
+    starts: list[tuple[float, tuple[str, str]]] = []
+    graded = intake.grade(
+        course_dir, found, on_notebook=lambda s, c: starts.append((time.perf_counter(), (s, c)))
+    )
+    ended = time.perf_counter()
+    listener.close()
+    ends = [at for at, _ in starts[1:]] + [ended]
+    seconds = {pair[0]: end - at for (at, pair), end in zip(starts, ends)}
+    scores = report.totals(report.gradebook_scores(course_dir))
+    reasons = {problem.student: problem.reason for problem in graded.intake.problems}
+    print(f"Bad submissions on {chapter} (task {broken!r} broken), caps: cell 10 s, notebook 90 s,")
+    print(f"output 1 MiB, 64 processes, memory 2 GiB; {ended - started:.0f} s in all")
+    print(f"{'class':<26}{'score':>7}{'time s':>8}   reason shown")
+    for name in [*runtime, *files]:
+        got, top = scores.get((name, chapter), (0.0, 0.0))
+        if name in runtime:
+            reason = first_error_of(course_dir, name, chapter, f"{broken}-solution")
+        else:
+            reason = reasons.get(name, "")
+        took = f"{seconds[name]:.1f}" if name in seconds else "-"
+        print(f"{name:<26}{f'{got:g}/{top:g}':>7}{took:>8}   {reason[:110]}")
+
+
+def broken_submission(solution, release, task: str, code: str):
+    solved = {notebooks.nbgrader_meta(cell).get("grade_id"): cell for cell in solution.cells}
+    submission = copy.deepcopy(release)
+    for cell in submission.cells:
+        meta = notebooks.nbgrader_meta(cell)
+        if meta.get("solution"):
+            cell.source = solved[meta["grade_id"]].source
+            if meta["grade_id"] == f"{task}-solution":
+                cell.source = f"{code}\n{cell.source}"
+    return submission
+
+
+def first_error_of(course_dir: Path, student: str, chapter: str, cell_id: str) -> str:
+    path = course_dir / "autograded" / student / chapter / f"{chapter}.ipynb"
+    if not path.exists():
+        return "(not autograded)"
+    for cell in notebooks.read(path).cells:
+        if notebooks.nbgrader_meta(cell).get("grade_id") == cell_id:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    return f"{output.get('ename')}: {output.get('evalue')}".replace("\n", " ")
+    return ""
+
+
+if __name__ == "__main__":
+    main()
