@@ -20,6 +20,17 @@ Modules, one job each:
 - :mod:`.report`    scores from the gradebook as a table and a CSV
 - :mod:`.progress`  the progress bar of long grading runs
 - :mod:`.selfcheck` a learner's self-check of a notebook's visible tests
+- :mod:`.runners`   how to call answers that are not plain tensor functions (numbers, nn.Modules)
+
+The hardened grader (what ``nbgrader autograde`` runs with the course's ``nbgrader_config.py``):
+
+- :mod:`.payload`       the result a hidden test cell hands over: task, seed, input digest, outputs
+- :mod:`.trusted`       the grader's verdict on a hand-over, decided in the grader's own process
+- :mod:`.source_checks` what the grader reads in the learner's source: forbidden calls, tampering
+- :mod:`.preprocessors` the nbgrader steps: start a grading run, verify it, hide hidden tests
+- :mod:`.execute`       cell-by-cell sandboxed execution that survives crashes, timeouts and floods
+- :mod:`.sandbox`, :mod:`.sandbox_kernel`  the bubblewrap sandbox and its Jupyter kernel manager
+- :mod:`.intake`        submitted files checked before grading: bad JSON, wrong names, links
 
 What a test cell imports (:func:`check` and the registry) needs only torch and numpy; the Jupyter
 tools (nbformat, nbclient, nbgrader) are imported by :mod:`.notebooks`, :mod:`.selfcheck`,

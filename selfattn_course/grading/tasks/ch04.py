@@ -116,7 +116,7 @@ def _real_items_see_themselves(mask, inputs) -> bool:
 
 def _images(shape, seed, dtype, device):
     if dtype == torch.uint8:
-        generator = torch.Generator().manual_seed(seed)
+        generator = C.seeded_generator(seed)
         return torch.randint(0, 256, tuple(shape), generator=generator, dtype=torch.uint8).to(device)
     return C.randn(shape, seed=seed, dtype=dtype, device=device)
 
@@ -159,7 +159,7 @@ def _patchify_hidden(devices: Sequence[torch.device]) -> list[Case]:
 
 def _padded_ids(lengths: Sequence[int], max_len: int, *, seed: int, left: bool = False, device="cpu") -> torch.Tensor:
     """``(B, max_len)`` random ids in 1..49, padded with 0 on the right (or the left)."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = C.seeded_generator(seed)
     ids = torch.randint(1, 50, (len(lengths), max_len), generator=generator)
     real = C.padding_valid(lengths, max_len)
     if left:
