@@ -9,13 +9,14 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to `alembic`; the venv's bin/ must come first on PATH.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: all venv test test-grading-all book bench clean help sandbox-deps
+.PHONY: all venv test test-grading-all book bench bench-grading clean help sandbox-deps
 
 help:
 	@echo "make test    create .venv if needed, install, run every test"
 	@echo "make test-grading-all   the bank of bad submissions on every chapter (make test: a sample)"
 	@echo "make book    create .venv if needed, install, build the book into _build/html"
 	@echo "make bench   time every attention variant (QUICK=1 for a short run)"
+	@echo "make bench-grading   notebooks/s of the parallel grader on 1 and 2 workers"
 
 venv: $(STAMP)
 
@@ -63,6 +64,10 @@ book: $(STAMP) $(MATHJAX)
 # Each variant x N runs in its own process; results go to benchmarks/results/ (see its README).
 bench: $(STAMP)
 	$(RUN) $(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)
+
+# Parallel autograding (selfattn_course/grading/parallel.py): 1 vs 2 workers, projected class times.
+bench-grading: $(STAMP) sandbox-deps
+	$(RUN) $(BIN)/python benchmarks/bench_grading_parallel.py
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

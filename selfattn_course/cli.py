@@ -4,7 +4,9 @@
 
     selfattn-course release [chNN ...]        nbgrader generate_assignment: solutions/ -> exercises/
     selfattn-course grade SUBMISSIONS         autograde <SUBMISSIONS>/<student>/<chNN>/<chNN>.ipynb,
-                                              print a table, write a CSV
+                                              print a table, write a CSV; --workers N or
+                                              --scheduler tcp://HOST:PORT: in parallel
+                                              (grading/parallel.py), reruns resume
     selfattn-course feedback [chNN ...]       nbgrader generate_feedback: HTML in feedback/
     selfattn-course check NOTEBOOK            run a notebook's visible tests, report each task;
                                               exit 0 only if all pass (for learners)
@@ -64,6 +66,27 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade even where no sandbox can be made, running students' code unconfined "
         "(only for code you trust)",
+    )
+    grade.add_argument(
+        "--workers",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="N",
+        help="grade (learner, chapter) units in N processes at once, one gradebook writer "
+        "(N left out: the cores that fit the kernels' memory cap); reruns grade only what "
+        "is new or changed",
+    )
+    grade.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="grade the units on the Dask distributed cluster of this scheduler",
+    )
+    grade.add_argument(
+        "--force",
+        action="store_true",
+        help="with --workers or --scheduler: regrade every submission, changed or not",
     )
 
     feedback = with_course_dir(
@@ -138,6 +161,8 @@ def _grade(course_dir: Path, args: argparse.Namespace) -> int:
         return 2
     if not available:
         print("selfattn-course grade: WARNING: grading WITHOUT a sandbox", file=sys.stderr)
+    if args.workers is not None or args.scheduler is not None:
+        return _grade_parallel(course_dir, args, found)
     bar = ProgressBar(len(found.accepted), label="autograding")
     graded = intake.grade(
         course_dir,
@@ -168,6 +193,53 @@ def _grade(course_dir: Path, args: argparse.Namespace) -> int:
     for student, chapter in graded.unexpected_failures:
         print(f"nbgrader could not grade {student}/{chapter} (its log is above)", file=sys.stderr)
     return 1 if graded.intake.rejected or graded.unexpected_failures or nbgrader_broke else 0
+
+
+def _grade_parallel(course_dir: Path, args: argparse.Namespace, found) -> int:
+    from .grading import intake, parallel, report
+
+    if args.scheduler is not None:
+        runner = parallel.DaskRunner(args.scheduler)
+    elif args.workers == "auto":
+        cap = parallel.memory_cap_bytes(course_dir)
+        workers = parallel.default_workers(cap)
+        print(
+            f"grading with {workers} worker(s): {parallel.usable_cores()} cores, "
+            f"{parallel.machine_memory_bytes() / 2**30:.1f} GiB of memory, "
+            f"{cap / 2**30:g} GiB per kernel (c.SandboxedKernelManager.memory_bytes)"
+        )
+        runner = parallel.LocalRunner(workers)
+    else:
+        try:
+            workers = int(args.workers)
+        except ValueError:
+            raise ValueError(f"--workers takes a number, got {args.workers!r}") from None
+        if workers < 1:
+            raise ValueError(f"--workers takes a number >= 1, got {workers}")
+        runner = parallel.LocalRunner(workers)
+    graded = parallel.grade_parallel(
+        course_dir,
+        found,
+        runner,
+        force=args.force,
+        unsafe_no_sandbox=args.unsafe_no_sandbox,
+    )
+    scores = report.gradebook_scores(course_dir, found.pairs)
+    print(report.format_table(scores))
+    problems = sorted(
+        found.problems + graded.failed, key=lambda p: (p.student, p.chapter, p.graded)
+    )
+    if problems:
+        print(intake.format_problems(problems))
+    csv_path = intake.write_csv(scores, problems, args.csv or course_dir / "grades.csv")
+    print(f"per-task scores: {csv_path}")
+    print(graded.summary.format())
+    for problem in [*found.rejected, *graded.failed]:
+        print(
+            f"could not grade {problem.student}/{problem.chapter}: {problem.reason}; it scores 0",
+            file=sys.stderr,
+        )
+    return 1 if found.rejected or graded.failed else 0
 
 
 def _check(args: argparse.Namespace) -> int:
