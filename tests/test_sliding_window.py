@@ -158,8 +158,7 @@ def test_memory_grows_with_the_window_not_with_the_length():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < (1 << 20)
-    assert length * length * 4 >= 64 * peak
+    assert peak < (1 << 20)  # 1/64 of the (L, L) array
 
 
 # --- bad input ------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ Two code paths compute the same formula:
   tensors that need gradients (autograd records the loop);
 - ``_chunked_torch_inplace``, for tensors without gradients: the same loop with in-place
   torch operations into buffers allocated once (``baddbmm(out=)``, ``exp2_``, ``mul_``), so its
-  memory is the output plus one tile of scores. On a CPU it runs within about 1.1-1.3x the time
-  of torch's fused ``scaled_dot_product_attention`` (see ``benchmarks/``).
+  memory is the output plus one tile of scores. On an otherwise idle CPU it takes about 1.0-1.2x
+  the time of torch's fused C++ ``scaled_dot_product_attention`` (see ``benchmarks/``).
 
 References:
     Maxim Milakov and Natalia Gimelshein, *Online normalizer calculation for softmax*, 2018,
