@@ -29,6 +29,7 @@ without Triton (macOS, Windows) and only calling it fails there, with a message 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
@@ -134,8 +135,13 @@ class _FlashAttention(torch.autograd.Function):
         ) + (None, None)
 
 
-def _launch(q, k, v, causal: bool, scale: float) -> torch.Tensor:
-    """Run the kernel on ``(..., L, d)`` inputs: flatten the batch dims, launch, restore them."""
+def _launch(q, k, v, causal: bool, scale: float, config: dict | None = None) -> torch.Tensor:
+    """Run the kernel on ``(..., L, d)`` inputs: flatten the batch dims, launch, restore them.
+
+    ``config`` fixes the tile, ``{"BLOCK_M", "BLOCK_N", "num_warps", "num_stages"}``, instead of
+    autotuning: the interpreter always uses :data:`INTERPRETER_CONFIG`, and
+    ``benchmarks/gpu_check.py --sweep`` times tiles one by one through it.
+    """
     kernels = _kernel_module()
     if q.device.type != "cuda" and not kernels.INTERPRETED:
         raise ValueError(
@@ -166,10 +172,11 @@ def _launch(q, k, v, causal: bool, scale: float) -> torch.Tensor:
         HEAD_DIM=d, HEAD_DIM_V=dv, CAUSAL=causal,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
     )
-    if kernels.INTERPRETED:
-        config = kernels.INTERPRETER_CONFIG
+    if kernels.INTERPRETED or config is not None:
+        config = config or kernels.INTERPRETER_CONFIG
         grid = (math.ceil(lq / config["BLOCK_M"]), batch_heads)
-        kernels.flash_attention_forward_kernel[grid](*args, **constants, **config)
+        with torch.cuda.device(q.device) if q.device.type == "cuda" else contextlib.nullcontext():
+            kernels.flash_attention_forward_kernel[grid](*args, **constants, **config)
     else:
         grid = lambda meta: (math.ceil(lq / meta["BLOCK_M"]), batch_heads)  # noqa: E731
         with torch.cuda.device(q.device):
