@@ -112,7 +112,7 @@ def run_case(case: Case, device) -> dict:
         "shape": list(out.shape),
         "expected_shape": list(expected.shape),
         "all_finite": bool(torch.isfinite(out).all()),
-        "max_error": float((out.double() - expected).abs().max()) if out.numel() else 0.0,
+        "max_error": float((out.detach().double() - expected.detach()).abs().max()) if out.numel() else 0.0,
         "max_abs_score": _max_abs_score(exact[0].detach(), exact[1].detach(), case),
     }
     if case.grad:
