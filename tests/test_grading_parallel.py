@@ -168,6 +168,66 @@ def test_a_bad_workers_value_is_refused(tmp_path, capsys):
     assert "--workers takes a number >= 1" in capsys.readouterr().err
 
 
+# --- the runners' retry rules, with stand-ins for grade_unit (no nbgrader, no sandbox) --------------
+
+
+def _unit(student: str) -> parallel.Unit:
+    files = {f"{CHAPTER}.ipynb": student.encode()}
+    return parallel.Unit(student, CHAPTER, files, parallel.files_hash(files))
+
+
+def _fails_for_victim(unit, context):
+    """Stand-in for grade_unit: the unit of learner "victim" fails every time, the others pass."""
+    if unit.student == "victim":
+        return parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=False,
+                                   reason="its grading process was killed (SIGKILL)")
+    return parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
+
+
+def _kills_the_worker_for_victim(unit, context):
+    """Stand-in for grade_unit: grading learner "victim" kills the process it runs in."""
+    if unit.student == "victim":
+        os._exit(13)
+    return parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
+
+
+def test_a_local_unit_that_fails_twice_is_tried_twice_then_reported_once():
+    calls = []
+    runner = parallel.LocalRunner(2, grade=_fails_for_victim)
+    runner.run([_unit("victim"), _unit("fine")], None, lambda result, attempt: calls.append(
+        (result.student, result.ok, attempt)))
+    assert sorted(calls) == [("fine", True, 1), ("victim", False, 1), ("victim", False, 2)]
+
+
+@pytest.mark.slow
+def test_a_unit_that_kills_its_dask_worker_twice_scores_0_with_the_reason():
+    import cloudpickle
+    import dask
+    from distributed import Client, LocalCluster
+
+    # Workers cannot import this test module: send the stand-in by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    calls = []
+    try:
+        # The scheduler settings the README gives: a second death is final, and a worker holds
+        # only the unit it grades, so the other unit never sits on the worker that dies.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                              "distributed.scheduler.worker-saturation": 1.0}):
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+                with Client(cluster) as client:
+                    runner = parallel.DaskRunner(client=client, grade=_kills_the_worker_for_victim)
+                    runner.run([_unit("victim"), _unit("fine")], None,
+                               lambda result, attempt: calls.append((result, attempt)))
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    by_student = {result.student: (result, attempt) for result, attempt in calls}
+    assert len(calls) == 2 and set(by_student) == {"victim", "fine"}
+    assert by_student["fine"][0].ok
+    victim, attempt = by_student["victim"]
+    assert not victim.ok and attempt == parallel.ATTEMPTS
+    assert "killed its worker process twice" in victim.reason
+
+
 # --- slow: the class, graded three ways ----------------------------------------------------------
 
 

@@ -22,7 +22,9 @@ Where units run:
 - on a Dask cluster (:class:`DaskRunner`): the same units through ``distributed``'s ``Client``;
   a worker that dies has its unit rerun elsewhere by the scheduler, and a unit that kills its
   worker twice (start the scheduler with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1``)
-  comes back as ``KilledWorker``: it scores 0 with the reason.
+  comes back as ``KilledWorker``: it scores 0 with the reason. Dask blames every task a dying
+  worker was processing, so the README also sets ``WORKER_SATURATION=1.0`` (and each worker runs
+  one thread): a worker then holds only the unit it is grading, and no bystander is blamed.
 
 :func:`default_workers` picks N: the cores, lowered so that N kernels at the memory cap
 (``c.SandboxedKernelManager.memory_bytes``) fit in the machine's memory.
@@ -37,6 +39,7 @@ import sqlite3
 import tempfile
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -50,6 +53,8 @@ from .intake import Intake, Problem
 UNITS_TABLE = "selfattn_graded_units"
 #: Attempts a unit gets before it scores 0 (its grading process died each time).
 ATTEMPTS = 2
+#: Times a unit whose finished result was lost with its Dask worker is resubmitted.
+LOST_RESULT_RETRIES = 3
 #: Memory cap per kernel when the course's config sets none (the sandbox's default).
 DEFAULT_MEMORY_BYTES = 2 * 1024**3
 
@@ -377,11 +382,18 @@ class Progress:
 OnResult = Callable[[UnitResult, int], None]
 
 
-class LocalRunner:
-    """``workers`` threads; each unit is one ``nbgrader autograde`` process of its own."""
+GradeUnit = Callable[[Unit, GradingContext], UnitResult]
 
-    def __init__(self, workers: int):
+
+class LocalRunner:
+    """``workers`` threads; each unit is one ``nbgrader autograde`` process of its own.
+
+    ``grade`` grades one unit (:func:`grade_unit`; the tests pass stand-ins that fail on purpose).
+    """
+
+    def __init__(self, workers: int, grade: GradeUnit = grade_unit):
         self.workers = workers
+        self.grade = grade
         self.description = f"{workers} local worker{'s' if workers != 1 else ''}"
 
     def run(self, units: Sequence[Unit], context: GradingContext, on_result: OnResult) -> None:
@@ -390,7 +402,7 @@ class LocalRunner:
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
         executor = ThreadPoolExecutor(self.workers, thread_name_prefix="grade")
-        pending = {executor.submit(grade_unit, unit, context): (unit, 1) for unit in units}
+        pending = {executor.submit(self.grade, unit, context): (unit, 1) for unit in units}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -399,17 +411,21 @@ class LocalRunner:
                     result = future.result()
                     on_result(result, attempt)
                     if not result.ok and attempt < ATTEMPTS:
-                        pending[executor.submit(grade_unit, unit, context)] = (unit, attempt + 1)
+                        pending[executor.submit(self.grade, unit, context)] = (unit, attempt + 1)
         finally:
             executor.shutdown(wait=not pending, cancel_futures=True)
 
 
 class DaskRunner:
-    """The units on a Dask distributed cluster (a ``Client`` on ``address``, or one given)."""
+    """The units on a Dask distributed cluster (a ``Client`` on ``address``, or one given).
 
-    def __init__(self, address: str | None = None, client=None):
+    ``grade`` is sent to the workers (by reference: they must be able to import it).
+    """
+
+    def __init__(self, address: str | None = None, client=None, grade: GradeUnit = grade_unit):
         self.address = address
         self.client = client
+        self.grade = grade
         self.description = f"the Dask cluster at {address}" if address else "a Dask cluster"
 
     def run(self, units: Sequence[Unit], context: GradingContext, on_result: OnResult) -> None:
@@ -418,35 +434,55 @@ class DaskRunner:
 
         client = self.client or Client(self.address)
         try:
-            shared = client.scatter(context, broadcast=True)
             futures = {}
+            # Each unit carries the context itself (tens of kB to a few MB), so units depend on no
+            # other task: lost scattered data cannot cancel them, and no unit is placed next to
+            # another for locality. At most ``limit`` units are on the cluster at once, so the
+            # scheduler holds a bounded number of contexts.
+            waiting = deque((unit, 1) for unit in units)
+            limit = max(4, 2 * sum(client.nthreads().values()))
 
             def submit(unit: Unit, attempt: int):
                 key = f"grade-{unit.name}-{attempt}-{os.urandom(4).hex()}"
-                future = client.submit(grade_unit, unit, shared, pure=False, key=key)
+                future = client.submit(self.grade, unit, context, pure=False, key=key)
                 futures[future] = (unit, attempt)
                 return future
 
-            queue = as_completed([submit(unit, 1) for unit in units])
-            for future in queue:
+            # Results are fetched as soon as each unit finishes: a result still held by a worker
+            # that then dies is lost (its future is cancelled), and is graded again.
+            first = [submit(*waiting.popleft()) for _ in range(min(limit, len(waiting)))]
+            queue = as_completed(first, with_results=True, raise_errors=False)
+            lost: dict[str, int] = {}
+            for future, outcome in queue:
                 unit, attempt = futures.pop(future)
-                try:
-                    result = future.result()
-                except KilledWorker as error:
-                    result = UnitResult(
-                        unit.student,
-                        unit.chapter,
-                        unit.files_sha256,
-                        ok=False,
-                        reason=f"grading it killed its worker process twice ({error})",
-                    )
+                if future.status == "error" and isinstance(outcome[1], KilledWorker):
+                    result = self._failed(unit, f"grading it killed its worker process twice ({outcome[1]})")
                     attempt = ATTEMPTS  # the scheduler retried it already
-                on_result(result, attempt)
-                if not result.ok and attempt < ATTEMPTS:
-                    queue.add(submit(unit, attempt + 1))
+                elif future.status == "error":  # grade_unit itself raised: the grader is broken
+                    raise outcome[1].with_traceback(outcome[2])
+                elif isinstance(outcome, BaseException):  # cancelled: its result was lost
+                    lost[unit.name] = lost.get(unit.name, 0) + 1
+                    if lost[unit.name] > LOST_RESULT_RETRIES:
+                        result = self._failed(unit, f"its result was lost {lost[unit.name]} times ({outcome!r})")
+                        attempt = ATTEMPTS
+                    else:
+                        result = None
+                        waiting.appendleft((unit, attempt))
+                else:
+                    result = outcome
+                if result is not None:
+                    on_result(result, attempt)
+                    if not result.ok and attempt < ATTEMPTS:
+                        waiting.appendleft((unit, attempt + 1))
+                while waiting and len(futures) < limit:
+                    queue.add(submit(*waiting.popleft()))
         finally:
             if self.client is None:
                 client.close()
+
+    @staticmethod
+    def _failed(unit: Unit, reason: str) -> UnitResult:
+        return UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=False, reason=reason)
 
 
 # --- the whole run -------------------------------------------------------------------------------
