@@ -213,7 +213,7 @@ def test_a_unit_that_kills_its_dask_worker_twice_scores_0_with_the_reason():
         # only the unit it grades, so the other unit never sits on the worker that dies.
         with dask.config.set({"distributed.scheduler.allowed-failures": 1,
                               "distributed.scheduler.worker-saturation": 1.0}):
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
                 with Client(cluster) as client:
                     runner = parallel.DaskRunner(client=client, grade=_kills_the_worker_for_victim)
                     runner.run([_unit("victim"), _unit("fine")], None,
@@ -298,7 +298,7 @@ def test_a_dask_local_cluster_gives_the_same_table_and_csv(graded_with_2, releas
     _, incoming, _, (_, out2, _, csv2) = graded_with_2
     course_dir = fresh_course(released, tmp_path / "course")
     found = intake.inspect(incoming, course.chapters(course_dir))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with Client(cluster) as client:
             done = parallel.grade_parallel(
                 course_dir, found, parallel.DaskRunner(client=client), progress_stream=io.StringIO()
@@ -478,7 +478,7 @@ def test_a_killed_dask_worker_has_its_unit_rerun_elsewhere_and_graded_once(relea
     make_class(incoming, learners=3)
     course_dir = fresh_course(released, tmp_path / "course")
     found = intake.inspect(incoming, course.chapters(course_dir))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with Client(cluster) as client:
             pids = client.run(os.getpid)
             victim = next(iter(pids.values()))
