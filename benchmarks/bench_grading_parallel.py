@@ -4,6 +4,7 @@
 releases chapter 1 in a scratch course, then times
 
 - one notebook alone: plain ``nbgrader autograde`` of one submission (the baseline);
+- every learner in one plain ``nbgrader autograde`` call (the serial way, nbgrader started once);
 - ``--learners`` solution notebooks through the parallel path with 1 and with 2 local workers
   (each run on a fresh copy of the course), as notebooks per second;
 
@@ -58,6 +59,19 @@ def one_notebook_alone(released: Path, root: Path) -> float:
     return seconds
 
 
+def one_call_for_all(released: Path, incoming: Path, root: Path) -> float:
+    """Wall seconds of one plain ``nbgrader autograde`` call grading every learner, one after
+    another (the serial baseline: what the course's ``grade`` does without ``--workers``)."""
+    course_dir = Path(shutil.copytree(released, root / "serial"))
+    shutil.copytree(incoming, course_dir / "submitted")
+    started = time.perf_counter()
+    run = course.run_nbgrader(course_dir, ["autograde", CHAPTER])
+    seconds = time.perf_counter() - started
+    if not run.ok:
+        sys.exit(run.log)
+    return seconds
+
+
 def parallel_run(released: Path, incoming: Path, root: Path, workers: int) -> float:
     """Wall seconds of grading every learner in ``incoming`` with ``workers`` local workers."""
     course_dir = Path(shutil.copytree(released, root / f"workers{workers}"))
@@ -87,15 +101,19 @@ def main() -> None:
         incoming = root / "incoming"
         make_class(incoming, args.learners)
         alone = one_notebook_alone(released, root)
+        serial = one_call_for_all(released, incoming, root)
         walls = {n: parallel_run(released, incoming, root, n) for n in (1, 2)}
     rates = {n: args.learners / wall for n, wall in walls.items()}
     per_notebook = walls[1] / args.learners
     efficiency = rates[2] / (2 * rates[1])
     print(f"chapter {CHAPTER}, {args.learners} notebooks a run, {parallel.usable_cores()} cores")
     print(f"one notebook alone (plain nbgrader autograde): {alone:.2f} s")
+    print(f"all {args.learners} in one plain nbgrader autograde call: {serial:.1f} s wall, "
+          f"{args.learners / serial:.3f} notebooks/s")
     for n, wall in walls.items():
         print(f"{n} worker(s): {wall:.1f} s wall, {rates[n]:.3f} notebooks/s")
-    print(f"speedup 1 -> 2 workers: {rates[2] / rates[1]:.2f}x (efficiency {efficiency:.0%})")
+    print(f"speedup 1 -> 2 workers: {rates[2] / rates[1]:.2f}x (efficiency {efficiency:.0%}); "
+          f"2 workers against the one plain call: {serial / walls[2]:.2f}x")
     print(
         f"per-unit overhead of the parallel path: {per_notebook - alone:+.2f} s "
         f"({per_notebook:.2f} s a notebook on 1 worker vs {alone:.2f} s alone)"

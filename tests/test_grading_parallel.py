@@ -5,7 +5,9 @@ grade a class of 20 synthetic learners of chapter 1 (the solution, each wrong su
 tests/grading_bank/ch01.py, one that kills its kernel on purpose) with ``--workers 2``,
 ``--workers 1`` and through a 2-process ``distributed.LocalCluster``, and compare the table and
 the CSV; then fault tests (a killed grading process, a killed coordinator, a rerun) and one run
-through a real ``dask scheduler`` and ``dask worker`` started as separate processes.
+through a real ``dask scheduler`` and ``dask worker`` started as separate processes. Stand-ins for
+``grade_units`` check the retry rules quickly: a unit that fails twice, a batch and then a unit
+that kill their Dask workers twice.
 """
 
 from __future__ import annotations
@@ -176,24 +178,37 @@ def _unit(student: str) -> parallel.Unit:
     return parallel.Unit(student, CHAPTER, files, parallel.files_hash(files))
 
 
-def _fails_for_victim(unit, context):
-    """Stand-in for grade_unit: the unit of learner "victim" fails every time, the others pass."""
-    if unit.student == "victim":
-        return parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=False,
-                                   reason="its grading process was killed (SIGKILL)")
-    return parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
+def _fails_for_victim(batch, context):
+    """Stand-in for grade_units: the unit of learner "victim" fails every time, the others pass."""
+    return [parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256,
+                                ok=unit.student != "victim", reason="it failed on purpose")
+            for unit in batch]
 
 
-def _kills_the_worker_for_victim(unit, context):
-    """Stand-in for grade_unit: grading learner "victim" kills the process it runs in."""
-    if unit.student == "victim":
+def _kills_the_worker_for_victim(batch, context):
+    """Stand-in for grade_units: grading learner "victim" kills the process it runs in."""
+    if any(unit.student == "victim" for unit in batch):
         os._exit(13)
-    return parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
+    return [parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
+            for unit in batch]
+
+
+def test_batches_hold_one_chapter_and_give_each_worker_an_equal_share():
+    units = [_unit(f"l{i:02d}") for i in range(20)]
+    assert [len(b) for b in parallel.make_batches(units, 2)] == [5, 5, 5, 5]
+    assert [len(b) for b in parallel.make_batches(units[:8], 2)] == [4, 4]
+    assert [len(b) for b in parallel.make_batches(units, 1)] == [7, 7, 6]  # at most MAX_BATCH
+    assert [len(b) for b in parallel.make_batches(units, 16)] == [2] * 10
+    assert [len(b) for b in parallel.make_batches(units, 64)] == [1] * 20
+    assert parallel.make_batches([], 4) == []
+    other = parallel.Unit("l00", "ch02", {}, parallel.files_hash({}))
+    batches = parallel.make_batches([*units[:3], other], 1)
+    assert [[u.name for u in b] for b in batches] == [["l00/ch01", "l01/ch01", "l02/ch01"], ["l00/ch02"]]
 
 
 def test_a_local_unit_that_fails_twice_is_tried_twice_then_reported_once():
     calls = []
-    runner = parallel.LocalRunner(2, grade=_fails_for_victim)
+    runner = parallel.LocalRunner(1, grade=_fails_for_victim)  # one batch: both units
     runner.run([_unit("victim"), _unit("fine")], None, lambda result, attempt: calls.append(
         (result.student, result.ok, attempt)))
     assert sorted(calls) == [("fine", True, 1), ("victim", False, 1), ("victim", False, 2)]
@@ -207,6 +222,7 @@ def test_a_unit_that_kills_its_dask_worker_twice_scores_0_with_the_reason():
 
     # Workers cannot import this test module: send the stand-in by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    others = [_unit(f"fine{i}") for i in range(7)]
     calls = []
     try:
         # The scheduler settings the README gives: a second death is final, and a worker holds
@@ -216,13 +232,15 @@ def test_a_unit_that_kills_its_dask_worker_twice_scores_0_with_the_reason():
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
                 with Client(cluster) as client:
                     runner = parallel.DaskRunner(client=client, grade=_kills_the_worker_for_victim)
-                    runner.run([_unit("victim"), _unit("fine")], None,
+                    # Eight units on two threads: batches of four. The victim's batch kills two
+                    # workers, then each of its units is tried alone: the victim kills two more.
+                    runner.run([_unit("victim"), *others], None,
                                lambda result, attempt: calls.append((result, attempt)))
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     by_student = {result.student: (result, attempt) for result, attempt in calls}
-    assert len(calls) == 2 and set(by_student) == {"victim", "fine"}
-    assert by_student["fine"][0].ok
+    assert len(calls) == 8 and set(by_student) == {"victim", *(u.student for u in others)}
+    assert all(by_student[u.student][0].ok for u in others)
     victim, attempt = by_student["victim"]
     assert not victim.ok and attempt == parallel.ATTEMPTS
     assert "killed its worker process twice" in victim.reason
@@ -339,16 +357,20 @@ def test_a_rerun_grades_only_the_changed_submission_and_force_regrades_all(
 
 
 def grading_processes(student: str) -> list[int]:
-    """Pids of the ``nbgrader autograde`` processes grading ``student``."""
+    """Pids of the ``nbgrader autograde`` processes grading ``student``: named on the command
+    line (a batch of one), or in the scratch course the process runs in (a larger batch)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            if b"autograde" not in args or b"nbgrader" not in args:
+                continue
+            in_scratch = Path(f"/proc/{entry}/cwd/submitted/{student}").is_dir()
         except OSError:
             continue
-        if b"autograde" in args and student.encode() in args and b"nbgrader" in args:
+        if student.encode() in args or in_scratch:
             found.append(int(entry))
     return found
 
@@ -378,7 +400,9 @@ def test_a_killed_grading_process_is_retried_and_its_unit_graded_once(released, 
     killer.join()
     assert killed
     assert code == 0, err
-    assert "3 graded, 0 failed (0 points), 1 retried" in out
+    # 3 learners on 2 workers: batches of 2 and 1. Killing learner00's process fails its whole
+    # batch, learner00 and learner01; each is retried alone.
+    assert "3 graded, 0 failed (0 points), 2 retried" in out
     assert "learner00  10/10" in out
     assert submissions_in_gradebook(course_dir).count(("learner00", CHAPTER)) == 1
     assert sum(line.startswith("learner00,") for line in csv_text.splitlines()) == len(

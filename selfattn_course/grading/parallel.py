@@ -1,11 +1,15 @@
-"""Grade a whole class in parallel: one (learner, chapter) unit per process, one gradebook writer.
+"""Grade a whole class in parallel: batches of (learner, chapter) units, one gradebook writer.
 
 ``selfattn-course grade SUBMISSIONS --workers N`` (or ``--scheduler tcp://HOST:PORT``) cuts the
 work into units, one per accepted submission (:class:`Unit`: the learner, the chapter and the
-submitted files). :func:`grade_unit` grades one unit with the course's own pipeline (its
-``nbgrader_config.py``: the sandbox, the caps, the trusted checks) in a private scratch course
-(a copy of the config and of the gradebook's released chapters, no learner in it) and returns a
-:class:`UnitResult`: each cell's score and comment, the autograded folder, the time it took.
+submitted files), and the units into batches of one chapter (:func:`make_batches`: at most
+:data:`MAX_BATCH`, an equal share for each worker). :func:`grade_units` grades one batch with the
+course's own pipeline (its ``nbgrader_config.py``: the sandbox, the caps, the trusted checks) in
+one ``nbgrader autograde`` process and a private scratch course (a copy of the config and of
+the gradebook's released chapters, and the batch's submissions) and returns a
+:class:`UnitResult` per unit: each cell's score and comment, the autograded folder, the time.
+Batching pays nbgrader's start-up once per batch instead of once per notebook; every notebook
+still gets its own sandboxed kernel.
 
 Only the coordinating process writes the real ``gradebook.db`` (SQLite takes one writer):
 :class:`GradebookWriter` stores each result in one transaction, together with a row of
@@ -14,17 +18,18 @@ resume: a unit whose row holds the same hash is not graded again (``force`` regr
 changed submission is. A run stopped at any point (Ctrl-C, a killed coordinator) leaves every unit
 either fully stored with its row, or to be graded by the next run.
 
-Where units run:
+Where batches run:
 
 - locally (:class:`LocalRunner`): ``workers`` threads, each driving one ``nbgrader autograde``
-  process per unit; a unit whose process dies (killed, crashed) is retried once, then scores 0
-  with the reason;
-- on a Dask cluster (:class:`DaskRunner`): the same units through ``distributed``'s ``Client``;
-  a worker that dies has its unit rerun elsewhere by the scheduler, and a unit that kills its
-  worker twice (start the scheduler with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1``)
-  comes back as ``KilledWorker``: it scores 0 with the reason. Dask blames every task a dying
-  worker was processing, so the README also sets ``WORKER_SATURATION=1.0`` (and each worker runs
-  one thread): a worker then holds only the unit it is grading, and no bystander is blamed.
+  process at a time. A unit that failed (its process killed or crashed, or nbgrader could not
+  grade it) is retried once, alone, then scores 0 with the reason;
+- on a Dask cluster (:class:`DaskRunner`): the same batches through ``distributed``'s ``Client``;
+  a worker that dies has its batch rerun elsewhere by the scheduler. A batch that kills two
+  workers (start the scheduler with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1``) comes
+  back as ``KilledWorker``, and its units are tried again one by one; a single unit that kills
+  two workers scores 0 with the reason. Dask blames every task a dying worker was processing, so
+  the README also sets ``WORKER_SATURATION=1.0`` (and each worker runs one thread): a worker then
+  holds only the batch it is grading, and no bystander is blamed.
 
 :func:`default_workers` picks N: the cores, lowered so that N kernels at the memory cap
 (``c.SandboxedKernelManager.memory_bytes``) fit in the machine's memory.
@@ -53,6 +58,8 @@ from .intake import Intake, Problem
 UNITS_TABLE = "selfattn_graded_units"
 #: Attempts a unit gets before it scores 0 (its grading process died each time).
 ATTEMPTS = 2
+#: Most units graded by one ``nbgrader autograde`` process (see :func:`make_batches`).
+MAX_BATCH = 8
 #: Times a unit whose finished result was lost with its Dask worker is resubmitted.
 LOST_RESULT_RETRIES = 3
 #: Memory cap per kernel when the course's config sets none (the sandbox's default).
@@ -143,29 +150,64 @@ def files_hash(files: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def grade_unit(unit: Unit, context: GradingContext) -> UnitResult:
-    """Grade ``unit`` with the course's pipeline in a private scratch course; never raises for
-    what the submission does (a failed run is ``ok=False`` with the reason and nbgrader's log)."""
+def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResult]:
+    """Grade ``units`` (one chapter, distinct learners) with the course's pipeline, in one
+    ``nbgrader autograde`` process and a private scratch course; one result per unit, in order.
+
+    One process for several units pays nbgrader's start-up (about 3-5 s: imports, the database)
+    once. Never raises for what a submission does: a unit nbgrader could not grade, or all of
+    them when the process itself died, come back ``ok=False`` with the reason and the log.
+    """
+    if len({unit.chapter for unit in units}) > 1 or len({unit.student for unit in units}) < len(units):
+        raise ValueError(f"a batch takes one chapter and distinct learners, got {[u.name for u in units]}")
     started = time.perf_counter()
     os.environ[UNSAFE_ENVIRONMENT_VARIABLE] = "1" if context.unsafe_no_sandbox else "0"
+    chapter = units[0].chapter
     with tempfile.TemporaryDirectory(prefix="selfattn-unit-") as scratch:
         root = Path(scratch)
         (root / CONFIG_FILE).write_text(context.config_text)
         (root / "gradebook.db").write_bytes(context.gradebook)
         (root / "solutions").mkdir()
-        write_folder(unit.files, root / "submitted" / unit.student / unit.chapter)
-        run = course.run_nbgrader(root, ["autograde", unit.chapter, "--student", unit.student])
-        result = UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=False, log=run.log)
-        autograded = root / "autograded" / unit.student / unit.chapter
-        if autograded.is_dir():
-            result.autograded = read_folder(autograded)
-        _read_scratch_grades(root, result)
-        failed = "There was an error processing assignment" in run.log
-        result.ok = run.ok and not failed and bool(result.grades) and bool(result.autograded)
-        if not result.ok:
-            result.reason = _failure_reason(run.returncode, run.log)
-    result.seconds = time.perf_counter() - started
-    return result
+        for unit in units:
+            write_folder(unit.files, root / "submitted" / unit.student / chapter)
+        # One learner: name it, so that its process can be told apart (the fault tests do).
+        # Several: the scratch course holds only them (``--student`` takes a glob, not a list).
+        only = ["--student", units[0].student] if len(units) == 1 else []
+        run = course.run_nbgrader(root, ["autograde", chapter, *only])
+        refused = set(_students_nbgrader_could_not_grade(run.log))
+        results = []
+        for unit in units:
+            result = UnitResult(unit.student, chapter, unit.files_sha256, ok=False, log=run.log)
+            autograded = root / "autograded" / unit.student / chapter
+            if autograded.is_dir():
+                result.autograded = read_folder(autograded)
+            _read_scratch_grades(root, result)
+            result.ok = (
+                run.returncode >= 0  # not killed: a killed run may have stored half a unit
+                and unit.student not in refused
+                and bool(result.grades)
+                and bool(result.autograded)
+            )
+            if not result.ok:
+                result.reason = _failure_reason(run.returncode, run.log)
+            results.append(result)
+    seconds = (time.perf_counter() - started) / len(units)
+    for result in results:
+        result.seconds = seconds
+    return results
+
+
+def grade_unit(unit: Unit, context: GradingContext) -> UnitResult:
+    """Grade one unit alone (:func:`grade_units` of a batch of one)."""
+    return grade_units([unit], context)[0]
+
+
+def _students_nbgrader_could_not_grade(log: str) -> list[str]:
+    """The learners of nbgrader's closing "There was an error processing assignment '...' for
+    student '...'" lines."""
+    import re
+
+    return re.findall(r"There was an error processing assignment '[^']*' for student '([^']*)'", log)
 
 
 def _read_scratch_grades(root: Path, result: UnitResult) -> None:
@@ -380,18 +422,43 @@ class Progress:
 
 
 OnResult = Callable[[UnitResult, int], None]
+GradeBatch = Callable[[Sequence[Unit], GradingContext], list[UnitResult]]
 
 
-GradeUnit = Callable[[Unit, GradingContext], UnitResult]
+def make_batches(units: Sequence[Unit], slots: int, *, most: int = MAX_BATCH) -> list[list[Unit]]:
+    """``units`` cut into batches for :func:`grade_units`, each of one chapter, in order.
+
+    A batch pays nbgrader's start-up once, so batches are as large as they may be (``most``)
+    while the ``slots`` workers get equal shares: the number of batches is a multiple of
+    ``slots``, and their sizes differ by at most one (8 units on 2 slots: 4 + 4; 20 units:
+    5 + 5 + 5 + 5).
+    """
+    slots = max(1, slots)
+    count = slots * -(-len(units) // (slots * most))  # batches: a multiple of the slots
+    size = max(1, -(-len(units) // max(1, count)))
+    by_chapter: dict[str, list[Unit]] = {}
+    for unit in units:
+        by_chapter.setdefault(unit.chapter, []).append(unit)
+    return [group[i:i + size] for group in by_chapter.values() for i in range(0, len(group), size)]
+
+
+def _after_batch(batch_attempt: int, results: Sequence[UnitResult], on_result: OnResult,
+                 resubmit: Callable[[list[Unit], int], None], by_name: dict[str, Unit]) -> None:
+    """The retry rule, shared by the runners: a unit that failed gets one more attempt, alone."""
+    for result in results:
+        on_result(result, batch_attempt)
+        if not result.ok and batch_attempt < ATTEMPTS:
+            resubmit([by_name[f"{result.student}/{result.chapter}"]], batch_attempt + 1)
 
 
 class LocalRunner:
-    """``workers`` threads; each unit is one ``nbgrader autograde`` process of its own.
+    """``workers`` threads, each driving one ``nbgrader autograde`` process at a time, which
+    grades a batch of units (:func:`make_batches`); a unit that failed is retried once, alone.
 
-    ``grade`` grades one unit (:func:`grade_unit`; the tests pass stand-ins that fail on purpose).
+    ``grade`` grades one batch (:func:`grade_units`; the tests pass stand-ins that fail on purpose).
     """
 
-    def __init__(self, workers: int, grade: GradeUnit = grade_unit):
+    def __init__(self, workers: int, grade: GradeBatch = grade_units):
         self.workers = workers
         self.grade = grade
         self.description = f"{workers} local worker{'s' if workers != 1 else ''}"
@@ -401,28 +468,33 @@ class LocalRunner:
         and for each failed attempt that will be retried (``result.ok`` False, attempt 1)."""
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+        by_name = {unit.name: unit for unit in units}
         executor = ThreadPoolExecutor(self.workers, thread_name_prefix="grade")
-        pending = {executor.submit(self.grade, unit, context): (unit, 1) for unit in units}
+        pending = {}
+
+        def submit(batch: list[Unit], attempt: int) -> None:
+            pending[executor.submit(self.grade, batch, context)] = attempt
+
+        for batch in make_batches(units, self.workers):
+            submit(batch, 1)
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    unit, attempt = pending.pop(future)
-                    result = future.result()
-                    on_result(result, attempt)
-                    if not result.ok and attempt < ATTEMPTS:
-                        pending[executor.submit(self.grade, unit, context)] = (unit, attempt + 1)
+                    attempt = pending.pop(future)
+                    _after_batch(attempt, future.result(), on_result, submit, by_name)
         finally:
             executor.shutdown(wait=not pending, cancel_futures=True)
 
 
 class DaskRunner:
-    """The units on a Dask distributed cluster (a ``Client`` on ``address``, or one given).
+    """The units on a Dask distributed cluster (a ``Client`` on ``address``, or one given), in
+    batches as :class:`LocalRunner` cuts them, one task per batch.
 
     ``grade`` is sent to the workers (by reference: they must be able to import it).
     """
 
-    def __init__(self, address: str | None = None, client=None, grade: GradeUnit = grade_unit):
+    def __init__(self, address: str | None = None, client=None, grade: GradeBatch = grade_units):
         self.address = address
         self.client = client
         self.grade = grade
@@ -434,46 +506,49 @@ class DaskRunner:
 
         client = self.client or Client(self.address)
         try:
+            by_name = {unit.name: unit for unit in units}
             futures = {}
-            # Each unit carries the context itself (tens of kB to a few MB), so units depend on no
-            # other task: lost scattered data cannot cancel them, and no unit is placed next to
-            # another for locality. At most ``limit`` units are on the cluster at once, so the
-            # scheduler holds a bounded number of contexts.
-            waiting = deque((unit, 1) for unit in units)
-            limit = max(4, 2 * sum(client.nthreads().values()))
+            # Each batch carries the context itself (tens of kB to a few MB), so batches depend
+            # on no other task: lost scattered data cannot cancel them, and no batch is placed
+            # next to another for locality. At most ``limit`` batches are on the cluster at
+            # once, so the scheduler holds a bounded number of contexts.
+            slots = sum(client.nthreads().values())
+            waiting = deque((batch, 1) for batch in make_batches(units, slots))
+            limit = max(4, 2 * slots)
 
-            def submit(unit: Unit, attempt: int):
-                key = f"grade-{unit.name}-{attempt}-{os.urandom(4).hex()}"
-                future = client.submit(self.grade, unit, context, pure=False, key=key)
-                futures[future] = (unit, attempt)
+            def submit(batch: list[Unit], attempt: int):
+                key = f"grade-{batch[0].name}-{len(batch)}-{attempt}-{os.urandom(4).hex()}"
+                future = client.submit(self.grade, batch, context, pure=False, key=key)
+                futures[future] = (batch, attempt)
                 return future
 
-            # Results are fetched as soon as each unit finishes: a result still held by a worker
-            # that then dies is lost (its future is cancelled), and is graded again.
+            # Results are fetched as soon as each batch finishes: a result still held by a
+            # worker that then dies is lost (its future is cancelled), and is graded again.
             first = [submit(*waiting.popleft()) for _ in range(min(limit, len(waiting)))]
             queue = as_completed(first, with_results=True, raise_errors=False)
             lost: dict[str, int] = {}
             for future, outcome in queue:
-                unit, attempt = futures.pop(future)
+                batch, attempt = futures.pop(future)
                 if future.status == "error" and isinstance(outcome[1], KilledWorker):
-                    result = self._failed(unit, f"grading it killed its worker process twice ({outcome[1]})")
-                    attempt = ATTEMPTS  # the scheduler retried it already
-                elif future.status == "error":  # grade_unit itself raised: the grader is broken
+                    if len(batch) > 1:  # which of them killed it? Each gets its own try, alone
+                        waiting.extendleft(([unit], attempt) for unit in batch)
+                    else:  # the scheduler retried it already: this was its last attempt
+                        reason = f"grading it killed its worker process twice ({outcome[1]})"
+                        on_result(self._failed(batch[0], reason), ATTEMPTS)
+                elif future.status == "error":  # grade_units itself raised: the grader is broken
                     raise outcome[1].with_traceback(outcome[2])
                 elif isinstance(outcome, BaseException):  # cancelled: its result was lost
-                    lost[unit.name] = lost.get(unit.name, 0) + 1
-                    if lost[unit.name] > LOST_RESULT_RETRIES:
-                        result = self._failed(unit, f"its result was lost {lost[unit.name]} times ({outcome!r})")
-                        attempt = ATTEMPTS
+                    key = batch[0].name
+                    lost[key] = lost.get(key, 0) + 1
+                    if lost[key] <= LOST_RESULT_RETRIES:
+                        waiting.appendleft((batch, attempt))
                     else:
-                        result = None
-                        waiting.appendleft((unit, attempt))
+                        reason = f"its result was lost {lost[key]} times ({outcome!r})"
+                        for unit in batch:
+                            on_result(self._failed(unit, reason), ATTEMPTS)
                 else:
-                    result = outcome
-                if result is not None:
-                    on_result(result, attempt)
-                    if not result.ok and attempt < ATTEMPTS:
-                        waiting.appendleft((unit, attempt + 1))
+                    _after_batch(attempt, outcome, on_result,
+                                 lambda again, n: waiting.appendleft((again, n)), by_name)
                 while waiting and len(futures) < limit:
                     queue.add(submit(*waiting.popleft()))
         finally:
@@ -558,7 +633,7 @@ def grade_parallel(
             progress.advance(f"{result.student} {result.chapter}")
 
         unsafe = "1" if unsafe_no_sandbox else "0"
-        try:  # grade_unit sets the variable for its nbgrader; put this process's back after
+        try:  # grade_units sets the variable for its nbgrader; put this process's back after
             with _environment(UNSAFE_ENVIRONMENT_VARIABLE, unsafe):
                 runner.run(units, context, on_result)
         finally:
