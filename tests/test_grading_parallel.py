@@ -206,6 +206,16 @@ def test_batches_hold_one_chapter_and_give_each_worker_an_equal_share():
     assert [[u.name for u in b] for b in batches] == [["l00/ch01", "l01/ch01", "l02/ch01"], ["l00/ch02"]]
 
 
+def test_the_learners_nbgrader_could_not_grade_are_read_from_its_log():
+    log = (
+        "[AutogradeApp | ERROR] There was an error processing assignment: /x/submitted/b/ch01\n"
+        "[AutogradeApp | ERROR] There was an error processing assignment 'ch01' for student 'b'\n"
+        "[AutogradeApp | ERROR] There was an error processing assignment 'ch01' for student 'c_3'\n"
+        "[AutogradeApp | INFO] Writing 'a' to the gradebook\n"
+    )
+    assert parallel._students_nbgrader_could_not_grade(log) == ["b", "c_3"]
+
+
 def test_a_local_unit_that_fails_twice_is_tried_twice_then_reported_once():
     calls = []
     runner = parallel.LocalRunner(1, grade=_fails_for_victim)  # one batch: both units
