@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -175,55 +176,48 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
         only = ["--student", units[0].student] if len(units) == 1 else []
         run = course.run_nbgrader(root, ["autograde", chapter, *only])
         refused = set(_students_nbgrader_could_not_grade(run.log))
-        results = []
-        for unit in units:
-            result = UnitResult(unit.student, chapter, unit.files_sha256, ok=False, log=run.log)
-            autograded = root / "autograded" / unit.student / chapter
+        results = [UnitResult(u.student, chapter, u.files_sha256, ok=False, log=run.log) for u in units]
+        _read_scratch_grades(root, results)
+        for result in results:
+            autograded = root / "autograded" / result.student / chapter
             if autograded.is_dir():
                 result.autograded = read_folder(autograded)
-            _read_scratch_grades(root, result)
             result.ok = (
                 run.returncode >= 0  # not killed: a killed run may have stored half a unit
-                and unit.student not in refused
+                and result.student not in refused
                 and bool(result.grades)
                 and bool(result.autograded)
             )
             if not result.ok:
                 result.reason = _failure_reason(run.returncode, run.log)
-            results.append(result)
     seconds = (time.perf_counter() - started) / len(units)
     for result in results:
         result.seconds = seconds
     return results
 
 
-def grade_unit(unit: Unit, context: GradingContext) -> UnitResult:
-    """Grade one unit alone (:func:`grade_units` of a batch of one)."""
-    return grade_units([unit], context)[0]
-
-
 def _students_nbgrader_could_not_grade(log: str) -> list[str]:
     """The learners of nbgrader's closing "There was an error processing assignment '...' for
     student '...'" lines."""
-    import re
-
     return re.findall(r"There was an error processing assignment '[^']*' for student '([^']*)'", log)
 
 
-def _read_scratch_grades(root: Path, result: UnitResult) -> None:
+def _read_scratch_grades(root: Path, results: Sequence[UnitResult]) -> None:
+    """Fill each result's grades and comments from the scratch gradebook (opened once)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        try:
-            submission = gradebook.find_submission(result.chapter, result.student)
-        except MissingEntry:
-            return
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                score = None if grade.auto_score is None else float(grade.auto_score)
-                result.grades[(notebook.name, grade.name)] = (score, bool(grade.needs_manual_grade))
-            for comment in notebook.comments:
-                result.comments[(notebook.name, comment.name)] = comment.auto_comment
+        for result in results:
+            try:
+                submission = gradebook.find_submission(result.chapter, result.student)
+            except MissingEntry:
+                continue
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    score = None if grade.auto_score is None else float(grade.auto_score)
+                    result.grades[(notebook.name, grade.name)] = (score, bool(grade.needs_manual_grade))
+                for comment in notebook.comments:
+                    result.comments[(notebook.name, comment.name)] = comment.auto_comment
 
 
 def _failure_reason(returncode: int, log: str) -> str:
@@ -442,13 +436,14 @@ def make_batches(units: Sequence[Unit], slots: int, *, most: int = MAX_BATCH) ->
     return [group[i:i + size] for group in by_chapter.values() for i in range(0, len(group), size)]
 
 
-def _after_batch(batch_attempt: int, results: Sequence[UnitResult], on_result: OnResult,
-                 resubmit: Callable[[list[Unit], int], None], by_name: dict[str, Unit]) -> None:
-    """The retry rule, shared by the runners: a unit that failed gets one more attempt, alone."""
-    for result in results:
+def _after_batch(batch: Sequence[Unit], batch_attempt: int, results: Sequence[UnitResult],
+                 on_result: OnResult, resubmit: Callable[[list[Unit], int], None]) -> None:
+    """The retry rule, shared by the runners: a unit that failed gets one more attempt, alone.
+    ``results`` are the batch's, in its order (as :func:`grade_units` returns them)."""
+    for unit, result in zip(batch, results, strict=True):
         on_result(result, batch_attempt)
         if not result.ok and batch_attempt < ATTEMPTS:
-            resubmit([by_name[f"{result.student}/{result.chapter}"]], batch_attempt + 1)
+            resubmit([unit], batch_attempt + 1)
 
 
 class LocalRunner:
@@ -468,12 +463,11 @@ class LocalRunner:
         and for each failed attempt that will be retried (``result.ok`` False, attempt 1)."""
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-        by_name = {unit.name: unit for unit in units}
         executor = ThreadPoolExecutor(self.workers, thread_name_prefix="grade")
         pending = {}
 
         def submit(batch: list[Unit], attempt: int) -> None:
-            pending[executor.submit(self.grade, batch, context)] = attempt
+            pending[executor.submit(self.grade, batch, context)] = (batch, attempt)
 
         for batch in make_batches(units, self.workers):
             submit(batch, 1)
@@ -481,8 +475,8 @@ class LocalRunner:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    attempt = pending.pop(future)
-                    _after_batch(attempt, future.result(), on_result, submit, by_name)
+                    batch, attempt = pending.pop(future)
+                    _after_batch(batch, attempt, future.result(), on_result, submit)
         finally:
             executor.shutdown(wait=not pending, cancel_futures=True)
 
@@ -506,7 +500,6 @@ class DaskRunner:
 
         client = self.client or Client(self.address)
         try:
-            by_name = {unit.name: unit for unit in units}
             futures = {}
             # Each batch carries the context itself (tens of kB to a few MB), so batches depend
             # on no other task: lost scattered data cannot cancel them, and no batch is placed
@@ -547,8 +540,8 @@ class DaskRunner:
                         for unit in batch:
                             on_result(self._failed(unit, reason), ATTEMPTS)
                 else:
-                    _after_batch(attempt, outcome, on_result,
-                                 lambda again, n: waiting.appendleft((again, n)), by_name)
+                    _after_batch(batch, attempt, outcome, on_result,
+                                 lambda again, n: waiting.appendleft((again, n)))
                 while waiting and len(futures) < limit:
                     queue.add(submit(*waiting.popleft()))
         finally:
