@@ -24,7 +24,6 @@ import argparse
 import copy
 import importlib.util
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -88,20 +87,10 @@ def parse_args() -> argparse.Namespace:
 
 
 def make_course(folder: Path, chapters: list[str], config: str, extra: str = "") -> Path:
-    course_dir = folder / "course"
-    (course_dir / "solutions").mkdir(parents=True)
-    if config == "stock":
-        (course_dir / course.CONFIG_FILE).write_text(STOCK_CONFIG)
-    else:
-        shutil.copy(REPO / course.CONFIG_FILE, course_dir)
-    with open(course_dir / course.CONFIG_FILE, "a") as handle:
-        handle.write(extra)
-    for chapter in chapters:
-        shutil.copytree(REPO / "solutions" / chapter, course_dir / "solutions" / chapter)
-    for run in course.release(course_dir):
-        if not run.ok:
-            sys.exit(run.log)
-    return course_dir
+    return course.released_copy(
+        REPO, folder / "course", chapters,
+        config_text=STOCK_CONFIG if config == "stock" else None, extra_config=extra,
+    )
 
 
 def timed_autograde(course_dir: Path, incoming: Path) -> tuple[float, dict[tuple[str, str], float]]:

@@ -31,14 +31,7 @@ CLASS = (500, 30)  # learners x chapters of the projection
 
 
 def make_course(root: Path) -> Path:
-    course_dir = root / "course"
-    (course_dir / "solutions").mkdir(parents=True)
-    shutil.copy(REPO / course.CONFIG_FILE, course_dir)
-    shutil.copytree(REPO / "solutions" / CHAPTER, course_dir / "solutions" / CHAPTER)
-    for run in course.release(course_dir, [CHAPTER]):
-        if not run.ok:
-            sys.exit(run.log)
-    return course_dir
+    return course.released_copy(REPO, root / "course", [CHAPTER])
 
 
 def make_class(folder: Path, learners: int) -> None:

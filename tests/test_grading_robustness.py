@@ -155,15 +155,7 @@ def graded(tmp_path_factory) -> Graded:
     if not AVAILABLE:
         pytest.skip(f"no sandbox here: {WHY_NOT}")
     root = tmp_path_factory.mktemp("robust")
-    course_dir = root / "course"
-    (course_dir / "solutions").mkdir(parents=True)
-    shutil.copy(REPO / course.CONFIG_FILE, course_dir)
-    with open(course_dir / course.CONFIG_FILE, "a") as config:
-        config.write(CAPS)
-    for chapter in CHAPTERS:
-        shutil.copytree(REPO / "solutions" / chapter, course_dir / "solutions" / chapter)
-    for run in course.release(course_dir):
-        assert run.ok, run.log
+    course_dir = course.released_copy(REPO, root / "course", CHAPTERS, extra_config=CAPS)
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -13,7 +13,6 @@ stderr, correct code that draws random numbers. Each has its expected score per 
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,13 +232,7 @@ class Graded:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Graded:
     root = tmp_path_factory.mktemp("tampering")
-    course_dir = root / "course"
-    (course_dir / "solutions").mkdir(parents=True)
-    shutil.copy(REPO / course.CONFIG_FILE, course_dir)
-    for chapter in CHAPTERS:
-        shutil.copytree(REPO / "solutions" / chapter, course_dir / "solutions" / chapter)
-    for run in course.release(course_dir):
-        assert run.ok, run.log
+    course_dir = course.released_copy(REPO, root / "course", CHAPTERS)
     incoming = root / "incoming"
     for name, entry in SUBMISSIONS.items():
         chapter = entry["chapter"]

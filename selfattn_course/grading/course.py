@@ -126,6 +126,35 @@ def release(course_dir: str | Path, selected: Iterable[str] | None = None) -> li
     ]
 
 
+def released_copy(
+    source: str | Path,
+    course_dir: str | Path,
+    chapters: Sequence[str],
+    *,
+    config_text: str | None = None,
+    extra_config: str = "",
+) -> Path:
+    """A new course in ``course_dir``, released: ``source``'s config (or ``config_text``) with
+    ``extra_config`` appended, and ``source``'s solutions of ``chapters``. A scratch course to
+    grade in without touching ``source``'s gradebook (the tests and the benchmarks use it).
+
+    Raises:
+        RuntimeError: nbgrader could not release a chapter (its log is in the message).
+    """
+    course_dir = Path(course_dir)
+    (course_dir / "solutions").mkdir(parents=True)
+    if config_text is None:
+        config_text = (Path(source) / CONFIG_FILE).read_text()
+    (course_dir / CONFIG_FILE).write_text(config_text + extra_config)
+    for chapter in chapters:
+        shutil.copytree(Path(source) / "solutions" / chapter, course_dir / "solutions" / chapter)
+    failed = [run for run in release(course_dir, chapters) if not run.ok]
+    if failed:
+        raise RuntimeError(f"could not release {', '.join(chapters)} in {course_dir}:\n"
+                           + "\n".join(run.log for run in failed))
+    return course_dir
+
+
 def released_chapters(course_dir: str | Path) -> set[str]:
     """Chapters the gradebook knows, with their notebooks (what autograde needs)."""
     if not (Path(course_dir) / "gradebook.db").exists():
