@@ -21,6 +21,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from selfattn_course.attention import chunked_attention, scaled_dot_product_attention
 
+from helpers import random_qkv
+
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
 
 
@@ -100,14 +102,6 @@ def cases(draw, dtypes=(np.float32, np.float64)):
     scale = draw(st.none() | st.floats(0.1, 2.0))
     block_size = draw(st.sampled_from([1, 2, 3, 5, 7, 16, 256]))
     return Case(q, k, v, mask, bias, causal, scale, block_size)
-
-
-def random_qkv(shape_q, shape_k, dv, *, dtype=torch.float64, seed=0, requires_grad=False):
-    generator = torch.Generator().manual_seed(seed)
-    q = torch.randn(shape_q, dtype=dtype, generator=generator)
-    k = torch.randn(shape_k, dtype=dtype, generator=generator)
-    v = torch.randn((*shape_k[:-1], dv), dtype=dtype, generator=generator)
-    return tuple(x.requires_grad_(requires_grad) for x in (q, k, v))
 
 
 # --- equal to the reference -----------------------------------------------------------------------

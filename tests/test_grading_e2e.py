@@ -12,8 +12,6 @@ untouched release (0 points, no crash) and every wrong submission of tests/gradi
 from __future__ import annotations
 
 import copy
-import importlib.util
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,8 +24,9 @@ from selfattn_course.grading.answers import Choice
 from selfattn_course.grading.course import AutogradeRun
 from selfattn_course.grading.registry import chapter_tasks
 
+from helpers import load_bank
+
 REPO = Path(__file__).resolve().parents[1]
-BANK_DIR = Path(__file__).resolve().parent / "grading_bank"
 CHAPTERS = course.chapters(REPO)
 
 
@@ -37,16 +36,6 @@ def solution_notebook(chapter: str, root: Path = REPO):
 
 def release_notebook(chapter: str, root: Path = REPO):
     return notebooks.read(root / "exercises" / chapter / f"{chapter}.ipynb")
-
-
-def load_bank(chapter: str) -> dict:
-    path = BANK_DIR / f"{chapter}.py"
-    if not path.exists():
-        return {}
-    spec = importlib.util.spec_from_file_location(f"grading_bank_{chapter}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.BANK
 
 
 BANK_ENTRIES = [(chapter, name) for chapter in CHAPTERS for name in load_bank(chapter)]
@@ -201,13 +190,7 @@ class GradedCourse:
 def grade_in_a_temporary_course(root: Path, chapters: list[str]) -> tuple[Path, AutogradeRun]:
     """Copy the config and these chapters' solutions to ``root``, release them, write every test
     submission (solution, untouched release, the bank) and autograde them in one nbgrader call."""
-    course_dir = root / "course"
-    (course_dir / "solutions").mkdir(parents=True)
-    shutil.copy(REPO / course.CONFIG_FILE, course_dir)
-    for chapter in chapters:
-        shutil.copytree(REPO / "solutions" / chapter, course_dir / "solutions" / chapter)
-    for run in course.release(course_dir):
-        assert run.ok, run.log
+    course_dir = course.released_copy(REPO, root / "course", chapters)
 
     incoming = root / "incoming"
     for chapter in chapters:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import io
 import os
 import shutil
@@ -32,20 +31,14 @@ import pytest
 from selfattn_course.cli import main
 from selfattn_course.grading import course, intake, notebooks, parallel, report, sandbox
 
+from helpers import load_bank
+
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "ch01"
 LEARNERS = 20
 AVAILABLE, WHY_NOT = sandbox.sandbox_available()
 needs_sandbox = pytest.mark.skipif(not AVAILABLE, reason=f"no sandbox here: {WHY_NOT}")
 CRASH = "import os\nos._exit(3)\n"
-
-
-def load_bank(chapter: str) -> dict:
-    path = REPO / "tests" / "grading_bank" / f"{chapter}.py"
-    spec = importlib.util.spec_from_file_location(f"grading_bank_parallel_{chapter}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.BANK
 
 
 def submission(replace: dict[str, str], delete: tuple[str, ...] = ()):
@@ -95,13 +88,7 @@ def released(tmp_path_factory) -> Path:
     """A course with chapter 1 released (copied for each run, so each starts from the same)."""
     if not AVAILABLE:
         pytest.skip(f"no sandbox here: {WHY_NOT}")
-    root = tmp_path_factory.mktemp("released")
-    (root / "solutions").mkdir()
-    shutil.copy(REPO / course.CONFIG_FILE, root)
-    shutil.copytree(REPO / "solutions" / CHAPTER, root / "solutions" / CHAPTER)
-    for run in course.release(root, [CHAPTER]):
-        assert run.ok, run.log
-    return root
+    return course.released_copy(REPO, tmp_path_factory.mktemp("released") / "course", [CHAPTER])
 
 
 def fresh_course(released: Path, where: Path) -> Path:
@@ -170,7 +157,7 @@ def test_a_bad_workers_value_is_refused(tmp_path, capsys):
     assert "--workers takes a number >= 1" in capsys.readouterr().err
 
 
-# --- the runners' retry rules, with stand-ins for grade_unit (no nbgrader, no sandbox) --------------
+# --- the runners' retry rules, with stand-ins for grade_units (no nbgrader, no sandbox) -------------
 
 
 def _unit(student: str) -> parallel.Unit:

@@ -20,6 +20,8 @@ from selfattn_course.attention import scaled_dot_product_attention, sliding_wind
 from selfattn_course.attention.sliding_window import QUERY_BLOCK
 from selfattn_course.masks import sliding_window_mask
 
+from helpers import random_qkv
+
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 
 
@@ -30,14 +32,6 @@ def band(lq: int, lk: int, window: int, causal: bool) -> np.ndarray:
         for j in range(lk):
             allowed[i, j] = (i - window <= j <= i) if causal else abs(i - j) <= window
     return allowed
-
-
-def random_qkv(shape_q, shape_k, dv, *, dtype=torch.float64, seed=0, requires_grad=False):
-    generator = torch.Generator().manual_seed(seed)
-    q = torch.randn(shape_q, dtype=dtype, generator=generator)
-    k = torch.randn(shape_k, dtype=dtype, generator=generator)
-    v = torch.randn((*shape_k[:-1], dv), dtype=dtype, generator=generator)
-    return tuple(x.requires_grad_(requires_grad) for x in (q, k, v))
 
 
 @st.composite
