@@ -88,8 +88,11 @@ def parse_args() -> argparse.Namespace:
 
 def make_course(folder: Path, chapters: list[str], config: str, extra: str = "") -> Path:
     return course.released_copy(
-        REPO, folder / "course", chapters,
-        config_text=STOCK_CONFIG if config == "stock" else None, extra_config=extra,
+        REPO,
+        folder / "course",
+        chapters,
+        config_text=STOCK_CONFIG if config == "stock" else None,
+        extra_config=extra,
     )
 
 

@@ -101,12 +101,16 @@ def main() -> None:
     efficiency = rates[2] / (2 * rates[1])
     print(f"chapter {CHAPTER}, {args.learners} notebooks a run, {parallel.usable_cores()} cores")
     print(f"one notebook alone (plain nbgrader autograde): {alone:.2f} s")
-    print(f"all {args.learners} in one plain nbgrader autograde call: {serial:.1f} s wall, "
-          f"{args.learners / serial:.3f} notebooks/s")
+    print(
+        f"all {args.learners} in one plain nbgrader autograde call: {serial:.1f} s wall, "
+        f"{args.learners / serial:.3f} notebooks/s"
+    )
     for n, wall in walls.items():
         print(f"{n} worker(s): {wall:.1f} s wall, {rates[n]:.3f} notebooks/s")
-    print(f"speedup 1 -> 2 workers: {rates[2] / rates[1]:.2f}x (efficiency {efficiency:.0%}); "
-          f"2 workers against the one plain call: {serial / walls[2]:.2f}x")
+    print(
+        f"speedup 1 -> 2 workers: {rates[2] / rates[1]:.2f}x (efficiency {efficiency:.0%}); "
+        f"2 workers against the one plain call: {serial / walls[2]:.2f}x"
+    )
     print(
         f"per-unit overhead of the parallel path: {per_notebook - alone:+.2f} s "
         f"({per_notebook:.2f} s a notebook on 1 worker vs {alone:.2f} s alone)"

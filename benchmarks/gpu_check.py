@@ -37,24 +37,48 @@ BATCH, HEADS, SEQ_LEN = 4, 16, 4096
 TARGET_RATIO = 0.7
 TEST_TIMEOUT_S = 150
 # The files whose tests take the ``device`` fixture, selected on CUDA with ``-k cuda``.
-DEVICE_TEST_FILES = ["tests/test_sdpa.py", "tests/test_chunked.py", "tests/test_modules.py",
-                     "tests/test_masks.py", "tests/test_encodings.py", "tests/test_softmax.py",
-                     "tests/test_sliding_window.py"]
+DEVICE_TEST_FILES = [
+    "tests/test_sdpa.py",
+    "tests/test_chunked.py",
+    "tests/test_modules.py",
+    "tests/test_masks.py",
+    "tests/test_encodings.py",
+    "tests/test_softmax.py",
+    "tests/test_sliding_window.py",
+]
 # (BLOCK_M, BLOCK_N, num_warps, num_stages) tried by --sweep; BLOCK_M must be a multiple of BLOCK_N.
 SWEEP_TILES = [
-    (128, 64, 4, 3), (128, 64, 4, 4), (128, 64, 8, 3), (128, 64, 8, 4), (128, 64, 4, 2),
-    (128, 128, 8, 3), (128, 128, 8, 2), (128, 128, 4, 3), (128, 32, 4, 3), (128, 32, 4, 4),
-    (64, 64, 4, 3), (64, 64, 4, 4), (64, 32, 4, 3), (64, 64, 8, 3),
+    (128, 64, 4, 3),
+    (128, 64, 4, 4),
+    (128, 64, 8, 3),
+    (128, 64, 8, 4),
+    (128, 64, 4, 2),
+    (128, 128, 8, 3),
+    (128, 128, 8, 2),
+    (128, 128, 4, 3),
+    (128, 32, 4, 3),
+    (128, 32, 4, 4),
+    (64, 64, 4, 3),
+    (64, 64, 4, 4),
+    (64, 32, 4, 3),
+    (64, 64, 8, 3),
 ]
 AGREEMENT = 1e-2  # |flash - torch| <= AGREEMENT * (1 + |torch|): a few bfloat16 roundings
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("output", nargs="?", default=str(REPO / "benchmarks" / "results" / "gpu.json"))
+    parser.add_argument(
+        "output", nargs="?", default=str(REPO / "benchmarks" / "results" / "gpu.json")
+    )
     parser.add_argument("--skip-tests", action="store_true", help="only time the kernel")
-    parser.add_argument("--sweep", type=float, default=0.0, metavar="SECONDS",
-                        help="also time every tile of SWEEP_TILES for up to SECONDS")
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also time every tile of SWEEP_TILES for up to SECONDS",
+    )
     options = parser.parse_args()
 
     started = time.perf_counter()
@@ -67,8 +91,12 @@ def main() -> int:
         print("no CUDA device: nothing to check")
         return 2
 
-    rows = [time_or_report(dtype, d, causal) for dtype in (torch.float16, torch.bfloat16)
-            for d in (64, 128) for causal in (False, True)]
+    rows = [
+        time_or_report(dtype, d, causal)
+        for dtype in (torch.float16, torch.bfloat16)
+        for d in (64, 128)
+        for causal in (False, True)
+    ]
     report["benchmarks"] = rows
     print_table(rows)
     save(report, output)  # after each step, so a run cut short keeps what it measured
@@ -80,14 +108,18 @@ def main() -> int:
 
     timed = [row for row in rows if "error" not in row]
     agree = len(timed) == len(rows) and all(row["agrees"] for row in rows)
-    tests_ok = bool(report["tests"].get("skipped") or all(
-        run["returncode"] in (0, 5) for run in report["tests"]["runs"]))  # 5: nothing selected
+    tests_ok = bool(
+        report["tests"].get("skipped")
+        or all(run["returncode"] in (0, 5) for run in report["tests"]["runs"])
+    )  # 5: nothing selected
     report["summary"] = {
         "tests_passed": None if report["tests"].get("skipped") else tests_ok,
         "all_shapes_ran_and_agree_with_torch": agree,
         "min_ratio": min((row["ratio"] for row in timed), default=None),
         "target_ratio": TARGET_RATIO,
-        "meets_target": bool(timed) and len(timed) == len(rows) and all(row["ratio"] >= TARGET_RATIO for row in timed),
+        "meets_target": bool(timed)
+        and len(timed) == len(rows)
+        and all(row["ratio"] >= TARGET_RATIO for row in timed),
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(report["summary"], indent=2))
@@ -120,10 +152,12 @@ def environment() -> dict:
 def run_cuda_tests() -> dict:
     """The kernel's CUDA tests, then the CUDA cases of the device-fixture tests, each in a child."""
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    return {"runs": [
-        run_pytest([*pytest, "tests/test_kernels.py", "-m", "gpu"]),
-        run_pytest([*pytest, *DEVICE_TEST_FILES, "-k", "cuda"]),
-    ]}
+    return {
+        "runs": [
+            run_pytest([*pytest, "tests/test_kernels.py", "-m", "gpu"]),
+            run_pytest([*pytest, *DEVICE_TEST_FILES, "-k", "cuda"]),
+        ]
+    }
 
 
 def run_pytest(command: list[str]) -> dict:
@@ -131,11 +165,17 @@ def run_pytest(command: list[str]) -> dict:
     print("\n$ " + " ".join(command[1:]), flush=True)
     started = time.perf_counter()
     try:
-        child = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=TEST_TIMEOUT_S)
+        child = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, timeout=TEST_TIMEOUT_S
+        )
     except subprocess.TimeoutExpired:
         print(f"the tests did not finish in {TEST_TIMEOUT_S} s")
-        return {"command": command[1:], "returncode": None,
-                "summary": f"timed out after {TEST_TIMEOUT_S} s", "seconds": TEST_TIMEOUT_S}
+        return {
+            "command": command[1:],
+            "returncode": None,
+            "summary": f"timed out after {TEST_TIMEOUT_S} s",
+            "seconds": TEST_TIMEOUT_S,
+        }
     lines = child.stdout.strip().splitlines()
     print("\n".join(lines[-25:]), flush=True)
     if child.returncode not in (0, 5):
@@ -155,13 +195,19 @@ def time_or_report(dtype: torch.dtype, d: int, causal: bool) -> dict:
         return time_one(dtype, d, causal)
     except Exception:
         print(f"{dtype} d={d} causal={causal} failed:\n{traceback.format_exc()}", flush=True)
-        return {"dtype": str(dtype).removeprefix("torch."), "d": d, "causal": causal,
-                "error": traceback.format_exc()}
+        return {
+            "dtype": str(dtype).removeprefix("torch."),
+            "d": d,
+            "causal": causal,
+            "error": traceback.format_exc(),
+        }
 
 
 def inputs(dtype: torch.dtype, d: int):
     generator = torch.Generator(device="cuda").manual_seed(0)
-    return torch.randn(3, BATCH, HEADS, SEQ_LEN, d, device="cuda", dtype=dtype, generator=generator).unbind(0)
+    return torch.randn(
+        3, BATCH, HEADS, SEQ_LEN, d, device="cuda", dtype=dtype, generator=generator
+    ).unbind(0)
 
 
 def attention_flops(d: int, causal: bool) -> float:
@@ -234,7 +280,7 @@ def sweep_tiles(rows: list[dict], budget_s: float) -> list[dict]:
         dtype, d, causal = getattr(torch, row["dtype"]), row["d"], row["causal"]
         q, k, v = inputs(dtype, d)
         expected = torch_flash(q, k, v, causal).float()
-        scale = d ** -0.5
+        scale = d**-0.5
         for tile in SWEEP_TILES:
             if time.perf_counter() - started > budget_s:
                 print(f"sweep budget of {budget_s:.0f} s spent", flush=True)
@@ -242,6 +288,7 @@ def sweep_tiles(rows: list[dict], budget_s: float) -> list[dict]:
             config = dict(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"), tile))
             entry = {"dtype": row["dtype"], "d": d, "causal": causal, "tile": list(tile)}
             try:
+
                 def ours(config=config):
                     return _launch(q, k, v, causal, scale, config)
 
@@ -253,8 +300,11 @@ def sweep_tiles(rows: list[dict], budget_s: float) -> list[dict]:
             except Exception as error:  # e.g. out of shared memory for this tile
                 entry["error"] = f"{type(error).__name__}: {str(error)[:300]}"
             results.append(entry)
-            print(f"  sweep {row['dtype']} d={d} causal={causal} tile={tile}: "
-                  f"{entry.get('ratio', entry.get('error'))}", flush=True)
+            print(
+                f"  sweep {row['dtype']} d={d} causal={causal} tile={tile}: "
+                f"{entry.get('ratio', entry.get('error'))}",
+                flush=True,
+            )
     return results
 
 
@@ -267,8 +317,10 @@ def best_tiles(sweep: list[dict]) -> list[dict]:
             best[key] = entry
     print("\nfastest tile per shape (BLOCK_M, BLOCK_N, num_warps, num_stages):")
     for (dtype, d, causal), entry in sorted(best.items()):
-        print(f"  {dtype:>9} d={d:<4} causal={causal!s:<5} {tuple(entry['tile'])}: "
-              f"{entry['ms']:.3f} ms, {entry['tflops']} TFLOP/s, ratio {entry['ratio']}")
+        print(
+            f"  {dtype:>9} d={d:<4} causal={causal!s:<5} {tuple(entry['tile'])}: "
+            f"{entry['ms']:.3f} ms, {entry['tflops']} TFLOP/s, ratio {entry['ratio']}"
+        )
     return list(best.values())
 
 
@@ -277,12 +329,18 @@ def print_table(rows) -> None:
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         if "error" in r:
-            print(f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6}  failed: {r['error'].strip().splitlines()[-1]}")
+            print(
+                f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6}  failed: {r['error'].strip().splitlines()[-1]}"
+            )
             continue
-        print(f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6} {r['flash_ms']:>9.3f} {r['torch_flash_ms']:>9.3f} "
-              f"{r['flash_tflops']:>10.1f} {r['torch_flash_tflops']:>10.1f} {r['ratio']:>6.2f} {r['max_abs_diff']:>9.2e}  "
-              f"{r['best_config']}")
-    print(f"(ratio = torch time / flash time; target >= {TARGET_RATIO}; B={BATCH}, H={HEADS}, N={SEQ_LEN})\n")
+        print(
+            f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6} {r['flash_ms']:>9.3f} {r['torch_flash_ms']:>9.3f} "
+            f"{r['flash_tflops']:>10.1f} {r['torch_flash_tflops']:>10.1f} {r['ratio']:>6.2f} {r['max_abs_diff']:>9.2e}  "
+            f"{r['best_config']}"
+        )
+    print(
+        f"(ratio = torch time / flash time; target >= {TARGET_RATIO}; B={BATCH}, H={HEADS}, N={SEQ_LEN})\n"
+    )
 
 
 if __name__ == "__main__":

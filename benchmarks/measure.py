@@ -29,9 +29,9 @@ import sys
 import time
 
 import torch
+from variants import VARIANTS
 
 from selfattn_course.attention import scaled_dot_product_attention
-from variants import VARIANTS
 
 REFERENCE_ROWS = 256  # query rows checked against float64 (all rows would cost O(N²) memory)
 WARMUP_LENGTH = 128
@@ -61,8 +61,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--min-time", type=float, default=1.0, help="timed seconds, at least")
     parser.add_argument("--min-runs", type=int, default=5, help="timed calls, at least")
-    parser.add_argument("--max-time", type=float, default=30.0,
-                        help="stop timing after this many seconds (but after 3 calls at least)")
+    parser.add_argument(
+        "--max-time",
+        type=float,
+        default=30.0,
+        help="stop timing after this many seconds (but after 3 calls at least)",
+    )
     return parser.parse_args()
 
 

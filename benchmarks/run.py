@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from variants import SLIDING_WINDOW, VARIANTS
 
 HERE = Path(__file__).resolve().parent
@@ -36,20 +35,28 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
     names = [
-        name for name in (args.variants or VARIANTS)
+        name
+        for name in (args.variants or VARIANTS)
         if device == "cuda" or not VARIANTS[name].cuda_only
     ]
     common = [
-        "--device", device, "--threads", str(args.threads),
+        "--device",
+        device,
+        "--threads",
+        str(args.threads),
         *(QUICK_TIMING if args.quick else FULL_TIMING),
     ]
 
     started = time.time()
     load_before = load_average()
-    print(f"device {device} ({device_name(device)}), {args.threads} threads, "
-          f"load average {load_before}", flush=True)
-    results, matmuls = sweep(names, lengths, common, args.rounds, args.timeout,
-                             matmul_per_length=not args.quick)
+    print(
+        f"device {device} ({device_name(device)}), {args.threads} threads, "
+        f"load average {load_before}",
+        flush=True,
+    )
+    results, matmuls = sweep(
+        names, lengths, common, args.rounds, args.timeout, matmul_per_length=not args.quick
+    )
     # The fastest matmul counts: on a shared machine the slower ones were most likely disturbed.
     matmul = max(matmuls, key=lambda m: peak_gflops(m) if "error" not in m else 0.0)
     add_ratios(results, matmul)
@@ -79,11 +86,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lengths", type=int, nargs="+", help="override the grid of N")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="only these variants")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if present")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch CPU threads (default: torch's default)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat the whole sweep and keep each measurement's fastest median "
-                             "(for machines shared with other jobs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch CPU threads (default: torch's default)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the whole sweep and keep each measurement's fastest median "
+        "(for machines shared with other jobs)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     return parser.parse_args()
@@ -113,8 +128,9 @@ def sweep(names, lengths, common, rounds: int, timeout: float, *, matmul_per_len
                     options = ["--variant", name, "--n", str(n), *(["--causal"] if causal else [])]
                     result = run_worker([*options, *common], timeout)
                     result.update(variant=name, n=n, causal=causal)
-                    print(f"  {name:>15} N={n:<5} causal={causal!s:<5} {summary(result)}",
-                          flush=True)
+                    print(
+                        f"  {name:>15} N={n:<5} causal={causal!s:<5} {summary(result)}", flush=True
+                    )
                     key = (n, causal, name)
                     if key not in best or median_seconds(result) < median_seconds(best[key]):
                         best[key] = result
@@ -154,8 +170,17 @@ def add_ratios(results: list[dict], matmul: dict) -> None:
 
 
 COLUMNS = (  # title, width
-    ("variant", 15), ("N", 5), ("causal", 6), ("time ms", 9), ("min ms", 9), ("x SDPA", 6),
-    ("peak MiB", 8), ("x SDPA", 6), ("GFLOP/s", 7), ("% mm", 4), ("max err", 7),
+    ("variant", 15),
+    ("N", 5),
+    ("causal", 6),
+    ("time ms", 9),
+    ("min ms", 9),
+    ("x SDPA", 6),
+    ("peak MiB", 8),
+    ("x SDPA", 6),
+    ("GFLOP/s", 7),
+    ("% mm", 4),
+    ("max err", 7),
 )
 
 
@@ -218,12 +243,28 @@ def plot(report: dict, path: Path) -> None:
         if not names:
             continue
         which = "causal" if causal else "full"
-        loglog(lengths, times, ax=axes[0][column], xlabel="N", ylabel="median time (s)",
-               title=f"time, {which}", slopes=(1, 2))
-        loglog(lengths, memory, ax=axes[1][column], xlabel="N",
-               ylabel="peak extra memory (MiB)", title=f"memory, {which}", slopes=(1, 2))
-    fig.suptitle(f"attention on {report['device_name']}, {report['threads']} threads, "
-                 "float32, B=1, H=8, d=64")
+        loglog(
+            lengths,
+            times,
+            ax=axes[0][column],
+            xlabel="N",
+            ylabel="median time (s)",
+            title=f"time, {which}",
+            slopes=(1, 2),
+        )
+        loglog(
+            lengths,
+            memory,
+            ax=axes[1][column],
+            xlabel="N",
+            ylabel="peak extra memory (MiB)",
+            title=f"memory, {which}",
+            slopes=(1, 2),
+        )
+    fig.suptitle(
+        f"attention on {report['device_name']}, {report['threads']} threads, "
+        "float32, B=1, H=8, d=64"
+    )
     fig.savefig(path, dpi=120)
 
 
@@ -247,15 +288,19 @@ def matmul_summary(matmul: dict) -> str:
     if "error" in matmul:
         return f"failed: {matmul['error']}"
     size = matmul["n"]
-    return (f"{peak_gflops(matmul):.1f} GFLOP/s at best, {median_gflops(matmul):.1f} at the "
-            f"median (float32, ({size}, {size}) @ ({size}, {size}))")
+    return (
+        f"{peak_gflops(matmul):.1f} GFLOP/s at best, {median_gflops(matmul):.1f} at the "
+        f"median (float32, ({size}, {size}) @ ({size}, {size}))"
+    )
 
 
 def summary(result: dict) -> str:
     if "error" in result:
         return result["error"]
-    return (f"{1e3 * result['seconds']['median']:9.1f} ms  {result['peak_bytes'] / MIB:8.1f} MiB"
-            f"  err {result['max_error']:.1e}")
+    return (
+        f"{1e3 * result['seconds']['median']:9.1f} ms  {result['peak_bytes'] / MIB:8.1f} MiB"
+        f"  err {result['max_error']:.1e}"
+    )
 
 
 def load_average() -> list[float] | None:

@@ -7,8 +7,8 @@ count its useful FLOPs and build the float64 reference it is checked against.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -14,7 +14,8 @@ Nothing here is specific to attention; learners can skip this file.
 from __future__ import annotations
 
 import operator
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,7 +89,9 @@ def check_same_kind(**arrays: Array) -> None:
     given = {name: x for name, x in arrays.items() if x is not None}
     for name, x in given.items():
         check_array(name, x)
-    kinds = {name: ("torch.Tensor" if is_tensor(x) else "numpy.ndarray") for name, x in given.items()}
+    kinds = {
+        name: ("torch.Tensor" if is_tensor(x) else "numpy.ndarray") for name, x in given.items()
+    }
     if len(set(kinds.values())) > 1:
         listing = ", ".join(f"{name} is a {kind}" for name, kind in kinds.items())
         raise TypeError(f"all inputs must be of one kind (all NumPy or all torch): {listing}")
@@ -110,7 +113,9 @@ def check_same_float_dtype(**arrays: Array) -> None:
         raise TypeError(f"inputs must share one floating dtype: {listing}")
 
 
-def broadcast_shape(name: str, shape: Sequence[int], target_name: str, target: Sequence[int]) -> None:
+def broadcast_shape(
+    name: str, shape: Sequence[int], target_name: str, target: Sequence[int]
+) -> None:
     """Raise ``ValueError`` unless ``shape`` broadcasts to ``target`` (NumPy rules, one way)."""
     shape, target = tuple(int(s) for s in shape), tuple(int(s) for s in target)
     ok = len(shape) <= len(target) and all(

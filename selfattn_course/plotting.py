@@ -12,7 +12,8 @@ Only this module imports matplotlib; the rest of the package does not need it.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,9 +44,7 @@ def new_figure(
     """
     if ncols < 1 or nrows < 1:
         raise ValueError(f"ncols and nrows must be >= 1, got ncols={ncols}, nrows={nrows}")
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(width, height), layout="constrained", dpi=100
-    )
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", dpi=100)
     for ax in np.atleast_1d(axes).ravel():
         ax.spines["top"].set_visible(False)
         ax.spines["right"].set_visible(False)
@@ -93,8 +92,9 @@ def heatmap(
     if ax is None:
         _, ax = new_figure(width=max(3.0, 0.5 * cols + 2.0), height=max(2.5, 0.45 * rows + 1.2))
 
-    image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
-                      interpolation="nearest")
+    image = ax.imshow(
+        values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest"
+    )
     ax.set_xticks(np.arange(cols), labels=col_labels if col_labels is not None else None)
     ax.set_yticks(np.arange(rows), labels=row_labels if row_labels is not None else None)
     if col_labels is not None:

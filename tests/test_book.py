@@ -25,8 +25,14 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 MATHJAX_TARGET = "_extra/mathjax/tex-mml-chtml.js"  # the Makefile rule that vendors MathJax
-CDN_HOSTS = ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com/mathjax", "polyfill.io",
-             "fonts.googleapis.com", "mathjax.org")
+CDN_HOSTS = (
+    "cdn.jsdelivr.net",
+    "cdnjs.cloudflare.com",
+    "unpkg.com/mathjax",
+    "polyfill.io",
+    "fonts.googleapis.com",
+    "mathjax.org",
+)
 LOADED_TAGS = ("script", "img", "link", "iframe", "source")  # tags whose src/href a browser fetches
 LOADED_LINKS = ("stylesheet", "preload", "modulepreload", "icon")
 
@@ -74,7 +80,11 @@ def build() -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(
         [str(bin_dir / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going", "--all"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
 
 

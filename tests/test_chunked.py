@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import random_qkv
 from hypothesis import given
 from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
 
 from selfattn_course.attention import chunked_attention, scaled_dot_product_attention
-
-from helpers import random_qkv
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
 

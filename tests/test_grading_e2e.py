@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import load_bank
 
 from selfattn_course.grading import course, notebooks, report
 from selfattn_course.grading.answers import Choice
 from selfattn_course.grading.course import AutogradeRun
 from selfattn_course.grading.registry import chapter_tasks
-
-from helpers import load_bank
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = course.chapters(REPO)

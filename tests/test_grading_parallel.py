@@ -27,11 +27,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import load_bank
 
 from selfattn_course.cli import main
 from selfattn_course.grading import course, intake, notebooks, parallel, report, sandbox
-
-from helpers import load_bank
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "ch01"
@@ -167,17 +166,26 @@ def _unit(student: str) -> parallel.Unit:
 
 def _fails_for_victim(batch, context):
     """Stand-in for grade_units: the unit of learner "victim" fails every time, the others pass."""
-    return [parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256,
-                                ok=unit.student != "victim", reason="it failed on purpose")
-            for unit in batch]
+    return [
+        parallel.UnitResult(
+            unit.student,
+            unit.chapter,
+            unit.files_sha256,
+            ok=unit.student != "victim",
+            reason="it failed on purpose",
+        )
+        for unit in batch
+    ]
 
 
 def _kills_the_worker_for_victim(batch, context):
     """Stand-in for grade_units: grading learner "victim" kills the process it runs in."""
     if any(unit.student == "victim" for unit in batch):
         os._exit(13)
-    return [parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
-            for unit in batch]
+    return [
+        parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
+        for unit in batch
+    ]
 
 
 def test_batches_hold_one_chapter_and_give_each_worker_an_equal_share():
@@ -190,7 +198,10 @@ def test_batches_hold_one_chapter_and_give_each_worker_an_equal_share():
     assert parallel.make_batches([], 4) == []
     other = parallel.Unit("l00", "ch02", {}, parallel.files_hash({}))
     batches = parallel.make_batches([*units[:3], other], 1)
-    assert [[u.name for u in b] for b in batches] == [["l00/ch01", "l01/ch01", "l02/ch01"], ["l00/ch02"]]
+    assert [[u.name for u in b] for b in batches] == [
+        ["l00/ch01", "l01/ch01", "l02/ch01"],
+        ["l00/ch02"],
+    ]
 
 
 def test_the_learners_nbgrader_could_not_grade_are_read_from_its_log():
@@ -206,8 +217,11 @@ def test_the_learners_nbgrader_could_not_grade_are_read_from_its_log():
 def test_a_local_unit_that_fails_twice_is_tried_twice_then_reported_once():
     calls = []
     runner = parallel.LocalRunner(1, grade=_fails_for_victim)  # one batch: both units
-    runner.run([_unit("victim"), _unit("fine")], None, lambda result, attempt: calls.append(
-        (result.student, result.ok, attempt)))
+    runner.run(
+        [_unit("victim"), _unit("fine")],
+        None,
+        lambda result, attempt: calls.append((result.student, result.ok, attempt)),
+    )
     assert sorted(calls) == [("fine", True, 1), ("victim", False, 1), ("victim", False, 2)]
 
 
@@ -224,15 +238,24 @@ def test_a_unit_that_kills_its_dask_worker_twice_scores_0_with_the_reason():
     try:
         # The scheduler settings the README gives: a second death is final, and a worker holds
         # only the unit it grades, so the other unit never sits on the worker that dies.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                              "distributed.scheduler.worker-saturation": 1.0}):
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with dask.config.set(
+            {
+                "distributed.scheduler.allowed-failures": 1,
+                "distributed.scheduler.worker-saturation": 1.0,
+            }
+        ):
+            with LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster:
                 with Client(cluster) as client:
                     runner = parallel.DaskRunner(client=client, grade=_kills_the_worker_for_victim)
                     # Eight units on two threads: batches of four. The victim's batch kills two
                     # workers, then each of its units is tried alone: the victim kills two more.
-                    runner.run([_unit("victim"), *others], None,
-                               lambda result, attempt: calls.append((result, attempt)))
+                    runner.run(
+                        [_unit("victim"), *others],
+                        None,
+                        lambda result, attempt: calls.append((result, attempt)),
+                    )
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     by_student = {result.student: (result, attempt) for result, attempt in calls}
@@ -313,7 +336,9 @@ def test_a_dask_local_cluster_gives_the_same_table_and_csv(graded_with_2, releas
     _, incoming, _, (_, out2, _, csv2) = graded_with_2
     course_dir = fresh_course(released, tmp_path / "course")
     found = intake.inspect(incoming, course.chapters(course_dir))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
         with Client(cluster) as client:
             done = parallel.grade_parallel(
                 course_dir, found, parallel.DaskRunner(client=client), progress_stream=io.StringIO()
@@ -321,9 +346,7 @@ def test_a_dask_local_cluster_gives_the_same_table_and_csv(graded_with_2, releas
     assert (done.summary.graded, done.summary.failed) == (LEARNERS, 0)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):  # a rerun: all stored
-        code = main(
-            ["grade", str(incoming), "--course-dir", str(course_dir), "--workers", "1"]
-        )
+        code = main(["grade", str(incoming), "--course-dir", str(course_dir), "--workers", "1"])
     assert code == 1
     assert "0 graded" in out.getvalue() and f"{LEARNERS} unchanged" in out.getvalue()
     assert table_of(out.getvalue()) == table_of(out2)
@@ -332,9 +355,7 @@ def test_a_dask_local_cluster_gives_the_same_table_and_csv(graded_with_2, releas
 
 @needs_sandbox
 @pytest.mark.slow
-def test_a_rerun_grades_only_the_changed_submission_and_force_regrades_all(
-    released, tmp_path
-):
+def test_a_rerun_grades_only_the_changed_submission_and_force_regrades_all(released, tmp_path):
     incoming = tmp_path / "incoming"
     make_class(incoming, learners=3)
     course_dir = fresh_course(released, tmp_path / "course")
@@ -499,7 +520,9 @@ def test_a_killed_dask_worker_has_its_unit_rerun_elsewhere_and_graded_once(relea
     make_class(incoming, learners=3)
     course_dir = fresh_course(released, tmp_path / "course")
     found = intake.inspect(incoming, course.chapters(course_dir))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
         with Client(cluster) as client:
             pids = client.run(os.getpid)
             victim = next(iter(pids.values()))

@@ -34,11 +34,17 @@ def test_a_function_that_returns_nothing_is_told_a_return_is_missing():
     def rnn_flops(n, d):
         4 * n * d**2
 
-    with pytest.raises(TypeError, match=r"rnn_flops returned None, expected a number \(is a `return` missing\?\)"):
+    with pytest.raises(
+        TypeError, match=r"rnn_flops returned None, expected a number \(is a `return` missing\?\)"
+    ):
         returns_number(rnn_flops, SIZES)
 
 
-@pytest.mark.parametrize("value", [(1, 2), "72", True, torch.ones(2)], ids=["tuple", "string", "bool", "two-element tensor"])
+@pytest.mark.parametrize(
+    "value",
+    [(1, 2), "72", True, torch.ones(2)],
+    ids=["tuple", "string", "bool", "two-element tensor"],
+)
 def test_something_other_than_one_number_is_refused(value):
     with pytest.raises(TypeError, match="expected a number"):
         returns_number(lambda n, d: value, SIZES)
@@ -108,7 +114,10 @@ def test_provided_helpers_stand_in_while_the_module_runs_and_are_restored():
 
 
 def test_a_case_shows_the_layer_it_builds():
-    assert repr(LayerSpec("MultiHeadSelfAttention", (16, 4), 5)) == "MultiHeadSelfAttention(16, 4) with weights from seed 5"
+    assert (
+        repr(LayerSpec("MultiHeadSelfAttention", (16, 4), 5))
+        == "MultiHeadSelfAttention(16, 4) with weights from seed 5"
+    )
 
 
 def test_a_function_instead_of_a_class_is_refused():

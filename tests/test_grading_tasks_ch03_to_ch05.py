@@ -40,7 +40,9 @@ def test_sizes_by_hand():
 
 
 def test_the_longest_context_fits_and_one_more_token_does_not():
-    size = lambda n: ch03.kv_cache_gib(ch03.CACHE_LAYERS, n, ch03.CACHE_D_MODEL, ch03.CACHE_BYTES_PER_NUMBER)  # noqa: E731
+    size = lambda n: ch03.kv_cache_gib(
+        ch03.CACHE_LAYERS, n, ch03.CACHE_D_MODEL, ch03.CACHE_BYTES_PER_NUMBER
+    )  # noqa: E731
     assert size(ch03.LONGEST_CONTEXT) <= ch03.CACHE_BUDGET_GIB < size(ch03.LONGEST_CONTEXT + 1)
 
 
@@ -49,7 +51,9 @@ def test_the_longest_context_fits_and_one_more_token_does_not():
 
 def test_patchify_agrees_with_unfold():
     images = torch.randn(2, 3, 8, 12, dtype=torch.float64)
-    torch.testing.assert_close(ch04.patchify(images, 4), F.unfold(images, 4, stride=4).transpose(1, 2))
+    torch.testing.assert_close(
+        ch04.patchify(images, 4), F.unfold(images, 4, stride=4).transpose(1, 2)
+    )
 
 
 def test_patchify_by_hand():
@@ -59,14 +63,20 @@ def test_patchify_by_hand():
 
 def test_the_next_item_mask_of_a_left_padded_history():
     mask = ch04.next_item_mask(torch.tensor([[0, 4, 9]]))[0, 0].int().tolist()
-    assert mask == [[0, 0, 0], [0, 1, 0], [0, 1, 1]]  # position 0 is padding: it sees nothing, nobody sees it
+    assert mask == [
+        [0, 0, 0],
+        [0, 1, 0],
+        [0, 1, 1],
+    ]  # position 0 is padding: it sees nothing, nobody sees it
 
 
 def test_a_mask_task_refuses_the_package_masks():
     from selfattn_course import masks
 
     def next_item_mask(history):
-        return masks.combine(masks.key_padding_to_attention(history != 0), masks.causal_mask(history.shape[-1]))
+        return masks.combine(
+            masks.key_padding_to_attention(history != 0), masks.causal_mask(history.shape[-1])
+        )
 
     with pytest.raises(CheckFailed, match="your code called selfattn_course.masks"):
         check("ch04.next_item_mask", next_item_mask)
@@ -97,7 +107,9 @@ def test_the_multi_head_reference_matches_nn_multihead_attention_with_its_weight
     padding = torch.tensor([[False] * 5, [False] * 3 + [True] * 2])
     with torch.no_grad():
         ours, our_weights = layer(x, ch05.course_mask(blocked, padding))
-        theirs, their_weights = torch_mha(x, x, x, attn_mask=blocked, key_padding_mask=padding, average_attn_weights=False)
+        theirs, their_weights = torch_mha(
+            x, x, x, attn_mask=blocked, key_padding_mask=padding, average_attn_weights=False
+        )
     torch.testing.assert_close(ours, theirs)
     torch.testing.assert_close(our_weights, their_weights)
 
@@ -129,7 +141,9 @@ class MultiHeadSelfAttention(nn.Module):
         self.v_proj, self.out_proj = nn.Linear(d_model, d_model), nn.Linear(d_model, d_model)
 
     def forward(self, x, mask=None):
-        q, k, v = (split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj)
+        )
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
         if mask is not None:
             scores = scores.masked_fill(~mask, -math.inf)

@@ -56,7 +56,12 @@ class Case:
 
     @property
     def id(self) -> str:
-        parts = [str(self.dtype).removeprefix("torch."), f"lq{self.lq}", f"lk{self.lk}", f"d{self.d}"]
+        parts = [
+            str(self.dtype).removeprefix("torch."),
+            f"lq{self.lq}",
+            f"lk{self.lk}",
+            f"d{self.d}",
+        ]
         parts += [f"dv{self.dv}"] if self.dv else []
         parts += ["causal"] if self.causal else []
         parts += [f"qb{'x'.join(map(str, self.q_batch))}"] if self.q_batch != (1, 2) else []
@@ -112,14 +117,20 @@ def run_case(case: Case, device) -> dict:
         "shape": list(out.shape),
         "expected_shape": list(expected.shape),
         "all_finite": bool(torch.isfinite(out).all()),
-        "max_error": float((out.detach().double() - expected.detach()).abs().max()) if out.numel() else 0.0,
+        "max_error": float((out.detach().double() - expected.detach()).abs().max())
+        if out.numel()
+        else 0.0,
         "max_abs_score": _max_abs_score(exact[0].detach(), exact[1].detach(), case),
     }
     if case.grad:
         grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(7)).to(out.device)
         grads = torch.autograd.grad(out, inputs, grad_out.to(out.dtype))
-        expected_grads = torch.autograd.grad(expected, exact, grad_out.to(out.dtype).double(), allow_unused=True)
-        expected_grads = [torch.zeros_like(x) if g is None else g for g, x in zip(expected_grads, exact)]
+        expected_grads = torch.autograd.grad(
+            expected, exact, grad_out.to(out.dtype).double(), allow_unused=True
+        )
+        expected_grads = [
+            torch.zeros_like(x) if g is None else g for g, x in zip(expected_grads, exact)
+        ]
         report["grad_dtypes"] = [str(g.dtype) for g in grads]
         report["grad_shapes_match"] = all(g.shape == x.shape for g, x in zip(grads, inputs))
         report["max_grad_error"] = max(
@@ -132,7 +143,7 @@ def run_case(case: Case, device) -> dict:
 def _max_abs_score(q: torch.Tensor, k: torch.Tensor, case: Case) -> float:
     if q.numel() == 0 or k.numel() == 0:
         return 0.0
-    scale = case.scale if case.scale is not None else case.d ** -0.5
+    scale = case.scale if case.scale is not None else case.d**-0.5
     return float((q @ k.transpose(-2, -1)).abs().max() * abs(scale))
 
 
@@ -169,7 +180,11 @@ SQUARE_CASES = [
     for causal in (False, True)
 ]
 SHAPE_CASES = [
-    *(Case(lq, lk, causal=causal) for lq, lk in ((100, 37), (37, 100), (5, 70)) for causal in (False, True)),
+    *(
+        Case(lq, lk, causal=causal)
+        for lq, lk in ((100, 37), (37, 100), (5, 70))
+        for causal in (False, True)
+    ),
     Case(20, 40, d=32, dv=64),  # value dim differs from the query/key dim
     Case(20, 20, d=64, q_batch=(2, 3), kv_batch=(1, 3)),  # k, v broadcast over the batch
     Case(20, 20, q_batch=(3,)),  # one leading dim
@@ -177,7 +192,9 @@ SHAPE_CASES = [
     Case(20, 20, q_batch=(2, 1, 2)),  # three leading dims
     Case(33, 33, causal=True, heads_last=True, q_batch=(1, 3)),  # rows strided H * d apart
     Case(40, 40, scale=0.5),
-    Case(40, 40, causal=True, scale=-0.3, input_scale=10.0),  # scale < 0: the top score comes from the lowest q·k
+    Case(
+        40, 40, causal=True, scale=-0.3, input_scale=10.0
+    ),  # scale < 0: the top score comes from the lowest q·k
     Case(40, 40, causal=True, input_scale=30.0),  # scores in the thousands: exp would overflow
     Case(40, 40, dtype=torch.float16, input_scale=8.0),
 ]
@@ -187,7 +204,12 @@ GRAD_CASES = [
     Case(30, 30, d=64, dtype=torch.float16, causal=True, grad=True),
     Case(20, 20, q_batch=(2, 2), kv_batch=(1, 2), grad=True),  # grads of broadcast k, v are summed
 ]
-EMPTY_CASES = [Case(5, 0), Case(5, 0, causal=True, grad=True), Case(0, 7), Case(6, 6, q_batch=(0, 2))]
+EMPTY_CASES = [
+    Case(5, 0),
+    Case(5, 0, causal=True, grad=True),
+    Case(0, 7),
+    Case(6, 6, q_batch=(0, 2)),
+]
 INTERPRETER_CASES = SQUARE_CASES + SHAPE_CASES + GRAD_CASES + EMPTY_CASES
 
 
@@ -200,14 +222,18 @@ def _ids(cases):
 
 def test_importing_kernels_does_not_import_triton():
     code = "import sys, selfattn_course.kernels; print('triton' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"
 
 
 def test_cpu_tensors_without_interpreter_raise_a_clear_error(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     q = torch.randn(1, 2, 8, 32)
-    with pytest.raises(ValueError, match="runs on CUDA tensors, got tensors on cpu.*TRITON_INTERPRET=1"):
+    with pytest.raises(
+        ValueError, match="runs on CUDA tensors, got tensors on cpu.*TRITON_INTERPRET=1"
+    ):
         flash_attention(q, q, q)
 
 
@@ -281,7 +307,10 @@ def interpreter_report(tmp_path_factory):
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     child = subprocess.run(
         [sys.executable, __file__, "--interpreter-report", str(path)],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert child.returncode == 0, child.stderr[-3000:]
     return json.loads(path.read_text())
@@ -322,7 +351,9 @@ def test_cuda_output_matches_reference(dtype, d, causal):
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("case", SHAPE_CASES + GRAD_CASES + EMPTY_CASES, ids=_ids(SHAPE_CASES + GRAD_CASES + EMPTY_CASES))
+@pytest.mark.parametrize(
+    "case", SHAPE_CASES + GRAD_CASES + EMPTY_CASES, ids=_ids(SHAPE_CASES + GRAD_CASES + EMPTY_CASES)
+)
 def test_cuda_interpreter_cases_also_pass_compiled(case):
     check_report(case, run_case(case, "cuda"))
 
@@ -341,10 +372,14 @@ def test_cuda_matches_torch_flash_backend_on_a_long_sequence():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     generator = torch.Generator(device="cuda").manual_seed(0)
-    q, k, v = torch.randn(3, 1, 8, 4096, 64, device="cuda", dtype=torch.float16, generator=generator).unbind(0)
+    q, k, v = torch.randn(
+        3, 1, 8, 4096, 64, device="cuda", dtype=torch.float16, generator=generator
+    ).unbind(0)
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
         expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-    torch.testing.assert_close(flash_attention(q, k, v, causal=True), expected, atol=2e-3, rtol=2e-3)
+    torch.testing.assert_close(
+        flash_attention(q, k, v, causal=True), expected, atol=2e-3, rtol=2e-3
+    )
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--interpreter-report"]:

@@ -164,7 +164,9 @@ def test_self_attention_rejects_a_mask_that_does_not_broadcast():
 
 
 def test_self_attention_rejects_wrong_dtype_and_non_tensors():
-    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the module's parameters are"):
+    with pytest.raises(
+        TypeError, match=r"x has dtype torch.float64 but the module's parameters are"
+    ):
         SelfAttention(4)(torch.zeros(2, 3, 4, dtype=torch.float64))
     with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got list"):
         SelfAttention(4)([[0.0] * 4])
@@ -448,7 +450,9 @@ def test_mha_gradcheck_float64():
     key = randn(2, 4, 3, dtype=torch.float64, seed=1).requires_grad_()
     value = randn(2, 4, 2, dtype=torch.float64, seed=2).requires_grad_()
     valid = ~padding_blocked([4, 2], 4)[:, None, None, :]
-    assert torch.autograd.gradcheck(lambda q, k, v: mha(q, k, v, mask=valid)[0], (query, key, value))
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: mha(q, k, v, mask=valid)[0], (query, key, value)
+    )
 
 
 # --- MultiHeadAttention.from_torch ------------------------------------------------------------
@@ -460,7 +464,9 @@ def test_from_torch_matches_nn_multihead_attention_without_mask(need_weights, av
     theirs = torch_mha().to(device)
     ours = MultiHeadAttention.from_torch(theirs)
     x = randn(2, 5, 8, device=device)
-    expected, expected_weights = theirs(x, x, x, need_weights=need_weights, average_attn_weights=average)
+    expected, expected_weights = theirs(
+        x, x, x, need_weights=need_weights, average_attn_weights=average
+    )
     out, weights = ours(x, need_weights=need_weights, average_attn_weights=average)
     assert_close(out, expected)
     if need_weights:
@@ -490,7 +496,9 @@ def test_from_torch_matches_with_attn_mask_and_key_padding_mask():
     x = randn(2, 5, 8)
     attn_mask = torch.ones(5, 5, dtype=torch.bool).triu(diagonal=1)  # torch: True = future, blocked
     key_padding_mask = padding_blocked([5, 3], 5)
-    expected, expected_weights = theirs(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
+    expected, expected_weights = theirs(
+        x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask
+    )
     out, weights = ours(x, mask=~attn_mask & ~key_padding_mask[:, None, None, :], need_weights=True)
     assert_close(out, expected)
     assert_close(weights, expected_weights)
@@ -507,7 +515,9 @@ def test_from_torch_matches_with_per_head_attn_mask():
     blocked = randn(2 * 2, 4, 4, seed=9) > 0.5  # torch's (B*H, Lq, Lk), True = blocked
     blocked[..., 0] = False  # every query keeps key 0, so torch gives no NaN rows
     expected, expected_weights = theirs(x, x, x, attn_mask=blocked, average_attn_weights=False)
-    out, weights = ours(x, mask=~blocked.view(2, 2, 4, 4), need_weights=True, average_attn_weights=False)
+    out, weights = ours(
+        x, mask=~blocked.view(2, 2, 4, 4), need_weights=True, average_attn_weights=False
+    )
     assert_close(out, expected)
     assert_close(weights, expected_weights)
 
@@ -640,7 +650,9 @@ def test_block_from_torch_matches_encoder_layer_fast_path(norm_first, monkeypatc
     # (torch._transformer_encoder_layer_fwd); the spy makes sure this test really compares with it.
     calls = []
     fused = torch._transformer_encoder_layer_fwd
-    monkeypatch.setattr(torch, "_transformer_encoder_layer_fwd", lambda *a: calls.append(1) or fused(*a))
+    monkeypatch.setattr(
+        torch, "_transformer_encoder_layer_fwd", lambda *a: calls.append(1) or fused(*a)
+    )
     layer = torch_encoder_layer(norm_first)
     block = TransformerBlock.from_torch(layer)
     x = randn(3, 5, 8)
@@ -779,4 +791,3 @@ def test_block_rejects_wrong_shapes(x, match):
 def test_block_rejects_a_mask_that_does_not_broadcast():
     with pytest.raises(ValueError, match=r"mask of shape \(5, 4\) does not broadcast"):
         TransformerBlock(8, 2, 16)(torch.zeros(2, 5, 8), mask=torch.ones(5, 4, dtype=torch.bool))
-

@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import random_qkv
 from hypothesis import given
 from hypothesis import strategies as st
 
 from selfattn_course.attention import scaled_dot_product_attention, sliding_window_attention
 from selfattn_course.attention.sliding_window import QUERY_BLOCK
 from selfattn_course.masks import sliding_window_mask
-
-from helpers import random_qkv
 
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 

@@ -11,11 +11,11 @@ boolean masks are True where attention is allowed):
 Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`TransformerBlock`.
 """
 
-from .softmax import softmax
-from .sdpa import scaled_dot_product_attention
 from .chunked import chunked_attention
-from .sliding_window import sliding_window_attention
 from .modules import MultiHeadAttention, SelfAttention, TransformerBlock
+from .sdpa import scaled_dot_product_attention
+from .sliding_window import sliding_window_attention
+from .softmax import softmax
 
 __all__ = [
     "softmax",

@@ -188,8 +188,12 @@ def _chunked_torch_inplace(q, k, v, mask, bias, causal, scale, block_size, score
             n_cols = k_stop - k_start
             scores = scores_buffer[: n * n_rows * n_cols].view(n, n_rows, n_cols)
             torch.baddbmm(  # scores = q kᵀ · scale · log2(e), written into the tile buffer
-                scores, query_block, keys_t[:, :, k_start:k_stop],
-                beta=0.0, alpha=scale * _LOG2_E, out=scores,
+                scores,
+                query_block,
+                keys_t[:, :, k_start:k_stop],
+                beta=0.0,
+                alpha=scale * _LOG2_E,
+                out=scores,
             )
             if bias is not None or mask is not None:
                 scores_nd = scores.view(*batch, n_rows, n_cols)
@@ -288,4 +292,3 @@ def _full(like: Array, shape, value: float) -> Array:
 
 def _maximum(a: Array, b: Array) -> Array:
     return torch.maximum(a, b) if A.is_tensor(a) else np.maximum(a, b)
-

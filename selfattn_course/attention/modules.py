@@ -84,7 +84,9 @@ class SelfAttention(nn.Module):
         for linear in (self.q_proj, self.k_proj, self.v_proj):
             init_linear_default(linear, generator)
 
-    def forward(self, x: torch.Tensor, *, mask=None, causal: bool = False, need_weights: bool = False):
+    def forward(
+        self, x: torch.Tensor, *, mask=None, causal: bool = False, need_weights: bool = False
+    ):
         """Attend from every position of ``x`` to every position of ``x``.
 
         Args:
@@ -98,7 +100,9 @@ class SelfAttention(nn.Module):
         """
         check_features("x", x, self.d_model, "d_model", like=self.q_proj.weight)
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # each (..., L, d_model)
-        return scaled_dot_product_attention(q, k, v, mask, causal=causal, return_weights=need_weights)
+        return scaled_dot_product_attention(
+            q, k, v, mask, causal=causal, return_weights=need_weights
+        )
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}"
@@ -271,7 +275,9 @@ class MultiHeadAttention(nn.Module):
         if mask.ndim == 3:
             A.check_bool_mask("mask", mask, "(batch, Lq, Lk)", (batch, lq, lk))
             return mask.unsqueeze(1)
-        A.check_bool_mask("mask", mask, "scores (batch, heads, Lq, Lk)", (batch, self.num_heads, lq, lk))
+        A.check_bool_mask(
+            "mask", mask, "scores (batch, heads, Lq, Lk)", (batch, self.num_heads, lq, lk)
+        )
         return mask
 
     @classmethod
@@ -301,7 +307,9 @@ class MultiHeadAttention(nn.Module):
                 "from_torch does not support nn.MultiheadAttention with add_bias_kv or add_zero_attn"
             )
         bias = m.in_proj_bias is not None
-        module = cls(m.embed_dim, m.num_heads, dropout=m.dropout, bias=bias, kdim=m.kdim, vdim=m.vdim)
+        module = cls(
+            m.embed_dim, m.num_heads, dropout=m.dropout, bias=bias, kdim=m.kdim, vdim=m.vdim
+        )
         module.to(m.out_proj.weight)  # same device and dtype as m
         if m.in_proj_weight is not None:
             weights = m.in_proj_weight.chunk(3)  # rows [W_Q; W_K; W_V], each (E, E)
@@ -309,7 +317,9 @@ class MultiHeadAttention(nn.Module):
             weights = (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)
         biases = m.in_proj_bias.chunk(3) if bias else (None, None, None)
         with torch.no_grad():
-            for linear, weight, b in zip((module.q_proj, module.k_proj, module.v_proj), weights, biases):
+            for linear, weight, b in zip(
+                (module.q_proj, module.k_proj, module.v_proj), weights, biases
+            ):
                 linear.weight.copy_(weight)
                 if b is not None:
                     linear.bias.copy_(b)
@@ -377,7 +387,13 @@ class TransformerBlock(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0, norm_first: bool = True
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        *,
+        dropout: float = 0.0,
+        norm_first: bool = True,
     ):
         super().__init__()
         self.norm_first = norm_first
@@ -396,7 +412,9 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, *, mask: torch.Tensor | None = None, causal: bool = False):
         """``(B, L, d_model) -> (B, L, d_model)``; ``mask`` True = may attend, ``causal`` as in MHA."""
-        check_features("x", x, self.self_attn.embed_dim, "d_model", like=self.norm1.weight, batched=True)
+        check_features(
+            "x", x, self.self_attn.embed_dim, "d_model", like=self.norm1.weight, batched=True
+        )
         if self.norm_first:
             x = x + self._attend(self.norm1(x), mask, causal)
             x = x + self.residual_dropout(self.feed_forward(self.norm2(x)))
@@ -425,7 +443,9 @@ class TransformerBlock(nn.Module):
             ValueError: ``layer`` uses another activation than ReLU, or ``bias=False``.
         """
         if not isinstance(layer, nn.TransformerEncoderLayer):
-            raise TypeError(f"layer must be an nn.TransformerEncoderLayer, got {type(layer).__name__}")
+            raise TypeError(
+                f"layer must be an nn.TransformerEncoderLayer, got {type(layer).__name__}"
+            )
         if not (layer.activation is F.relu or isinstance(layer.activation, nn.ReLU)):
             raise ValueError(f"from_torch supports activation='relu' only, got {layer.activation}")
         if layer.linear1.bias is None:
@@ -491,7 +511,9 @@ def check_features(
             f"convert one of them with .to({like.dtype}) or .to({x.dtype})"
         )
     if x.device != like.device:
-        raise ValueError(f"{name} is on {x.device} but the module's parameters are on {like.device}")
+        raise ValueError(
+            f"{name} is on {x.device} but the module's parameters are on {like.device}"
+        )
 
 
 def _check_positive_int(name: str, value) -> None:

@@ -138,11 +138,17 @@ def dropout(weights: Array, p: float, generator=None) -> Array:
     """Zero each entry with probability ``p`` and scale survivors by ``1 / (1 - p)``."""
     if A.is_tensor(weights):
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator for torch input must be a torch.Generator, got {type(generator).__name__}")
-        noise = torch.rand(weights.shape, generator=generator, device=weights.device, dtype=weights.dtype)
+            raise TypeError(
+                f"generator for torch input must be a torch.Generator, got {type(generator).__name__}"
+            )
+        noise = torch.rand(
+            weights.shape, generator=generator, device=weights.device, dtype=weights.dtype
+        )
     else:
         if isinstance(generator, torch.Generator):
-            raise TypeError("generator for NumPy input must be a numpy.random.Generator or an int seed")
+            raise TypeError(
+                "generator for NumPy input must be a numpy.random.Generator or an int seed"
+            )
         noise = np.random.default_rng(generator).random(weights.shape).astype(weights.dtype)
     keep = noise >= p
     return A.where(keep, weights, 0.0) / (1.0 - p)

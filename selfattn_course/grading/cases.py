@@ -19,10 +19,11 @@ while keeping their shapes, masks and edge cases.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ class Case:
         parts += [f"{name}={describe(value)}" for name, value in self.kwargs.items()]
         return f"{function_name}({', '.join(parts)})"
 
-    def copy(self) -> "Case":
+    def copy(self) -> Case:
         """The same case with every tensor cloned, so a call that writes into its inputs cannot
         change what the next call (or the reference) sees."""
         return Case(

@@ -17,9 +17,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 CONFIG_FILE = "nbgrader_config.py"
 CHAPTER = re.compile(r"^ch\d\d$")
@@ -150,8 +150,10 @@ def released_copy(
         shutil.copytree(Path(source) / "solutions" / chapter, course_dir / "solutions" / chapter)
     failed = [run for run in release(course_dir, chapters) if not run.ok]
     if failed:
-        raise RuntimeError(f"could not release {', '.join(chapters)} in {course_dir}:\n"
-                           + "\n".join(run.log for run in failed))
+        raise RuntimeError(
+            f"could not release {', '.join(chapters)} in {course_dir}:\n"
+            + "\n".join(run.log for run in failed)
+        )
     return course_dir
 
 

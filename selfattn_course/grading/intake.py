@@ -34,10 +34,10 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 from . import course
 from .course import CHAPTER, AutogradeRun, Submission

@@ -46,9 +46,9 @@ import tempfile
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from . import course
 from .course import CONFIG_FILE, Submission
@@ -81,7 +81,7 @@ class Unit:
     files_sha256: str
 
     @classmethod
-    def from_submission(cls, submission: Submission) -> "Unit":
+    def from_submission(cls, submission: Submission) -> Unit:
         files = read_folder(submission.path.parent)
         return cls(submission.student, submission.chapter, files, files_hash(files))
 
@@ -159,8 +159,12 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
     once. Never raises for what a submission does: a unit nbgrader could not grade, or all of
     them when the process itself died, come back ``ok=False`` with the reason and the log.
     """
-    if len({unit.chapter for unit in units}) > 1 or len({unit.student for unit in units}) < len(units):
-        raise ValueError(f"a batch takes one chapter and distinct learners, got {[u.name for u in units]}")
+    if len({unit.chapter for unit in units}) > 1 or len({unit.student for unit in units}) < len(
+        units
+    ):
+        raise ValueError(
+            f"a batch takes one chapter and distinct learners, got {[u.name for u in units]}"
+        )
     started = time.perf_counter()
     os.environ[UNSAFE_ENVIRONMENT_VARIABLE] = "1" if context.unsafe_no_sandbox else "0"
     chapter = units[0].chapter
@@ -176,7 +180,9 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
         only = ["--student", units[0].student] if len(units) == 1 else []
         run = course.run_nbgrader(root, ["autograde", chapter, *only])
         refused = set(_students_nbgrader_could_not_grade(run.log))
-        results = [UnitResult(u.student, chapter, u.files_sha256, ok=False, log=run.log) for u in units]
+        results = [
+            UnitResult(u.student, chapter, u.files_sha256, ok=False, log=run.log) for u in units
+        ]
         _read_scratch_grades(root, results)
         for result in results:
             autograded = root / "autograded" / result.student / chapter
@@ -199,7 +205,9 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
 def _students_nbgrader_could_not_grade(log: str) -> list[str]:
     """The learners of nbgrader's closing "There was an error processing assignment '...' for
     student '...'" lines."""
-    return re.findall(r"There was an error processing assignment '[^']*' for student '([^']*)'", log)
+    return re.findall(
+        r"There was an error processing assignment '[^']*' for student '([^']*)'", log
+    )
 
 
 def _read_scratch_grades(root: Path, results: Sequence[UnitResult]) -> None:
@@ -215,7 +223,10 @@ def _read_scratch_grades(root: Path, results: Sequence[UnitResult]) -> None:
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
                     score = None if grade.auto_score is None else float(grade.auto_score)
-                    result.grades[(notebook.name, grade.name)] = (score, bool(grade.needs_manual_grade))
+                    result.grades[(notebook.name, grade.name)] = (
+                        score,
+                        bool(grade.needs_manual_grade),
+                    )
                 for comment in notebook.comments:
                     result.comments[(notebook.name, comment.name)] = comment.auto_comment
 
@@ -433,11 +444,18 @@ def make_batches(units: Sequence[Unit], slots: int, *, most: int = MAX_BATCH) ->
     by_chapter: dict[str, list[Unit]] = {}
     for unit in units:
         by_chapter.setdefault(unit.chapter, []).append(unit)
-    return [group[i:i + size] for group in by_chapter.values() for i in range(0, len(group), size)]
+    return [
+        group[i : i + size] for group in by_chapter.values() for i in range(0, len(group), size)
+    ]
 
 
-def _after_batch(batch: Sequence[Unit], batch_attempt: int, results: Sequence[UnitResult],
-                 on_result: OnResult, resubmit: Callable[[list[Unit], int], None]) -> None:
+def _after_batch(
+    batch: Sequence[Unit],
+    batch_attempt: int,
+    results: Sequence[UnitResult],
+    on_result: OnResult,
+    resubmit: Callable[[list[Unit], int], None],
+) -> None:
     """The retry rule, shared by the runners: a unit that failed gets one more attempt, alone.
     ``results`` are the batch's, in its order (as :func:`grade_units` returns them)."""
     for unit, result in zip(batch, results, strict=True):
@@ -540,8 +558,13 @@ class DaskRunner:
                         for unit in batch:
                             on_result(self._failed(unit, reason), ATTEMPTS)
                 else:
-                    _after_batch(batch, attempt, outcome, on_result,
-                                 lambda again, n: waiting.appendleft((again, n)))
+                    _after_batch(
+                        batch,
+                        attempt,
+                        outcome,
+                        on_result,
+                        lambda again, n: waiting.appendleft((again, n)),
+                    )
                 while waiting and len(futures) < limit:
                     queue.add(submit(*waiting.popleft()))
         finally:

@@ -41,9 +41,10 @@ import json
 import math
 import numbers
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ class GradingRun:
     devices: tuple[str, ...]
 
     @classmethod
-    def fresh(cls, seed: int | None = None, devices: Sequence[str] | None = None) -> "GradingRun":
+    def fresh(cls, seed: int | None = None, devices: Sequence[str] | None = None) -> GradingRun:
         """A run with ``seed`` (default: 62 random bits) on ``devices`` (default: every available one)."""
         if devices is None:
             from ..devices import available_devices
@@ -113,7 +114,7 @@ class GradingRun:
         return path
 
     @classmethod
-    def from_json(cls, data: Any) -> "GradingRun":
+    def from_json(cls, data: Any) -> GradingRun:
         if not isinstance(data, dict):
             raise MalformedPayload(f"a grading run is a JSON object, got {describe(data)}")
         seed, devices = data.get("seed"), data.get("devices")

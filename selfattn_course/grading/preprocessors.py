@@ -79,7 +79,7 @@ class HideHiddenTests(NbGraderPreprocessor):
     """Feedback: show each hidden-test region as one comment line and scrub outputs."""
 
     def preprocess(self, nb, resources):
-        from .trusted import hide_hidden_tests, hidden_lines, scrub_outputs
+        from .trusted import hidden_lines, hide_hidden_tests, scrub_outputs
 
         secret = hidden_lines(nb)
         for cell in nb.cells:

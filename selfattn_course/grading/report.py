@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 CSV_COLUMNS = ("student", "chapter", "task", "score", "max_score")
 

@@ -19,8 +19,9 @@ matches exactly when the learner made that mistake.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,13 +101,19 @@ class ModuleRunner:
     def __call__(self, cls: Any, case: Case) -> Any:
         layer, *inputs = case.args.values()
         if not isinstance(layer, LayerSpec):
-            raise TypeError(f"a module case needs a LayerSpec as its first argument, got {describe(layer)}")
+            raise TypeError(
+                f"a module case needs a LayerSpec as its first argument, got {describe(layer)}"
+            )
         if not isinstance(cls, type):
             raise TypeError(f"expected a class (an nn.Module subclass), got {describe(cls)}")
-        with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: leave torch's generator alone
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # the initial weights are replaced: leave torch's generator alone
             module = cls(*layer.init_args)
         if not isinstance(module, torch.nn.Module):
-            raise TypeError(f"{cls.__name__}(...) is a {type(module).__name__}, expected an nn.Module")
+            raise TypeError(
+                f"{cls.__name__}(...) is a {type(module).__name__}, expected an nn.Module"
+            )
         module.load_state_dict(dict(self.weights(layer)))
         like = next((value for value in inputs if isinstance(value, torch.Tensor)), None)
         if like is not None:

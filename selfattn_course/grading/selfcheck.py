@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from nbclient import NotebookClient
 from nbformat.notebooknode import NotebookNode

@@ -32,9 +32,9 @@ from __future__ import annotations
 import ast
 import sys
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from .registry import FunctionTask
 
@@ -396,7 +396,7 @@ class Program:
                         seen.add(sub.id)
                         queue.append(sub.id)
 
-    def _forbidden_in(self, parsed: _Parsed, node: ast.AST, rules: "_Rules") -> list[Finding]:
+    def _forbidden_in(self, parsed: _Parsed, node: ast.AST, rules: _Rules) -> list[Finding]:
         docstrings = {
             id(sub.value)
             for sub in ast.walk(node)

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import ast
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .cases import run_seed
 from .checks import (

@@ -44,14 +44,24 @@ LOG2_E = 1.4426950408889634  # log2(e): e ** x == 2 ** (x * LOG2_E)
 
 @triton.jit
 def _accumulate_key_blocks(
-    acc, row_sum, row_max,  # running state: (BLOCK_M, HEAD_DIM_V), (BLOCK_M,), (BLOCK_M,) float32
+    acc,
+    row_sum,
+    row_max,  # running state: (BLOCK_M, HEAD_DIM_V), (BLOCK_M,), (BLOCK_M,) float32
     q,  # (BLOCK_M, HEAD_DIM) query tile
-    k_ptrs, v_ptrs,  # pointers to key/value rows 0 .. BLOCK_N-1 of this (batch, head)
-    stride_kn, stride_vn,
-    rows, cols_in_block,  # (BLOCK_M,) query indices, (BLOCK_N,) 0 .. BLOCK_N-1
-    start, end, lk, qk_scale,
-    MASKED: tl.constexpr, CAUSAL: tl.constexpr,
-    BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    k_ptrs,
+    v_ptrs,  # pointers to key/value rows 0 .. BLOCK_N-1 of this (batch, head)
+    stride_kn,
+    stride_vn,
+    rows,
+    cols_in_block,  # (BLOCK_M,) query indices, (BLOCK_N,) 0 .. BLOCK_N-1
+    start,
+    end,
+    lk,
+    qk_scale,
+    MASKED: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
 ):
     """Fold key blocks ``start, start + BLOCK_N, ... < end`` into the running softmax state."""
     for start_n in range(start, end, BLOCK_N):
@@ -89,18 +99,29 @@ def _accumulate_key_blocks(
 # each value's divisibility (Triton's default for integer arguments).
 @triton.jit(do_not_specialize=["lq", "lk", "lq_bucket", "lk_bucket"])
 def flash_attention_forward_kernel(
-    Q, K, V, Out,  # (BH, Lq, d), (BH, Lk, d), (BH, Lk, dv), (BH, Lq, dv); last dim contiguous
-    stride_qb, stride_qm,
-    stride_kb, stride_kn,
-    stride_vb, stride_vn,
-    stride_ob, stride_om,
-    lq, lk,
-    lq_bucket, lk_bucket,  # next powers of two of lq, lk: autotuning keys only, unused here
+    Q,
+    K,
+    V,
+    Out,  # (BH, Lq, d), (BH, Lk, d), (BH, Lk, dv), (BH, Lq, dv); last dim contiguous
+    stride_qb,
+    stride_qm,
+    stride_kb,
+    stride_kn,
+    stride_vb,
+    stride_vn,
+    stride_ob,
+    stride_om,
+    lq,
+    lk,
+    lq_bucket,
+    lk_bucket,  # next powers of two of lq, lk: autotuning keys only, unused here
     qk_scale,  # scale * log2(e)
-    HEAD_DIM: tl.constexpr, HEAD_DIM_V: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
+    HEAD_DIM_V: tl.constexpr,
     CAUSAL: tl.constexpr,
     DOT_PRECISION: tl.constexpr,  # "ieee" keeps float32 inputs exact; ignored for 16-bit inputs
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,  # BLOCK_M must be a multiple of BLOCK_N
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,  # BLOCK_M must be a multiple of BLOCK_N
 ):
     """Grid ``(cdiv(Lq, BLOCK_M), BH)``: program ``(m, bh)`` writes ``Out[bh, m*BLOCK_M : (m+1)*BLOCK_M]``."""
     if CAUSAL:
@@ -116,7 +137,11 @@ def flash_attention_forward_kernel(
     dims_v = tl.arange(0, HEAD_DIM_V)
 
     row_exists = rows < lq
-    q = tl.load(Q + bh * stride_qb + rows[:, None] * stride_qm + dims[None, :], mask=row_exists[:, None], other=0.0)
+    q = tl.load(
+        Q + bh * stride_qb + rows[:, None] * stride_qm + dims[None, :],
+        mask=row_exists[:, None],
+        other=0.0,
+    )
     k_ptrs = K + bh * stride_kb + cols_in_block[:, None] * stride_kn + dims[None, :]
     v_ptrs = V + bh * stride_vb + cols_in_block[:, None] * stride_vn + dims_v[None, :]
 
@@ -135,14 +160,44 @@ def flash_attention_forward_kernel(
         end = lk
 
     acc, row_sum, row_max = _accumulate_key_blocks(
-        acc, row_sum, row_max, q, k_ptrs, v_ptrs, stride_kn, stride_vn, rows, cols_in_block,
-        0, unmasked_end, lk, qk_scale,
-        MASKED=False, CAUSAL=CAUSAL, BLOCK_N=BLOCK_N, DOT_PRECISION=DOT_PRECISION,
+        acc,
+        row_sum,
+        row_max,
+        q,
+        k_ptrs,
+        v_ptrs,
+        stride_kn,
+        stride_vn,
+        rows,
+        cols_in_block,
+        0,
+        unmasked_end,
+        lk,
+        qk_scale,
+        MASKED=False,
+        CAUSAL=CAUSAL,
+        BLOCK_N=BLOCK_N,
+        DOT_PRECISION=DOT_PRECISION,
     )
     acc, row_sum, row_max = _accumulate_key_blocks(
-        acc, row_sum, row_max, q, k_ptrs, v_ptrs, stride_kn, stride_vn, rows, cols_in_block,
-        unmasked_end, end, lk, qk_scale,
-        MASKED=True, CAUSAL=CAUSAL, BLOCK_N=BLOCK_N, DOT_PRECISION=DOT_PRECISION,
+        acc,
+        row_sum,
+        row_max,
+        q,
+        k_ptrs,
+        v_ptrs,
+        stride_kn,
+        stride_vn,
+        rows,
+        cols_in_block,
+        unmasked_end,
+        end,
+        lk,
+        qk_scale,
+        MASKED=True,
+        CAUSAL=CAUSAL,
+        BLOCK_N=BLOCK_N,
+        DOT_PRECISION=DOT_PRECISION,
     )
 
     # row_sum >= 1 for every row (its maximum contributes 2**0); the guard only documents intent.
@@ -162,7 +217,12 @@ INTERPRETER_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 16, "num_warps": 4, "num_stages"
 # head-dim / causal shapes, 1.33-1.41x torch's flash backend. Each (dtype, head dim) tries at most
 # four, because every candidate is a separate compile of a second or more; the 64-row tile is the
 # one kept for short sequences (see _prune_configs).
-_TILES_16BIT_SMALL_HEAD = [(128, 64, 8, 3), (128, 64, 8, 4), (128, 128, 4, 3), (64, 64, 4, 3)]  # d <= 64
+_TILES_16BIT_SMALL_HEAD = [
+    (128, 64, 8, 3),
+    (128, 64, 8, 4),
+    (128, 128, 4, 3),
+    (64, 64, 4, 3),
+]  # d <= 64
 _TILES_16BIT_LARGE_HEAD = [(128, 64, 8, 3), (128, 64, 8, 4), (128, 128, 8, 3), (64, 64, 4, 3)]
 # Exact float32 dots run on CUDA cores and hold whole tiles in registers: small tiles, one each.
 _TILES_FLOAT32_SMALL_HEAD = [(64, 32, 8, 2)]
@@ -176,10 +236,18 @@ def _candidate_tiles(head_dim: int, dtype_is_fp32: bool):
 
 
 def _gpu_configs():
-    tiles = sorted(set(
-        _TILES_16BIT_SMALL_HEAD + _TILES_16BIT_LARGE_HEAD + _TILES_FLOAT32_SMALL_HEAD + _TILES_FLOAT32_LARGE_HEAD
-    ))
-    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s) for m, n, w, s in tiles]
+    tiles = sorted(
+        set(
+            _TILES_16BIT_SMALL_HEAD
+            + _TILES_16BIT_LARGE_HEAD
+            + _TILES_FLOAT32_SMALL_HEAD
+            + _TILES_FLOAT32_LARGE_HEAD
+        )
+    )
+    return [
+        triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s)
+        for m, n, w, s in tiles
+    ]
 
 
 def _tile_of(config):
@@ -190,7 +258,9 @@ def _prune_configs(configs, named_args, **kwargs):
     """Keep the candidates for this call's dtype and head dims; for sequences of at most 64 keep
     only 64-row tiles (most of a 128-row tile would be padding)."""
     args = {**named_args, **kwargs}
-    wanted = _candidate_tiles(max(args["HEAD_DIM"], args["HEAD_DIM_V"]), args["Q"].dtype == torch.float32)
+    wanted = _candidate_tiles(
+        max(args["HEAD_DIM"], args["HEAD_DIM_V"]), args["Q"].dtype == torch.float32
+    )
     kept = [c for c in configs if _tile_of(c) in wanted]
     if max(int(args["lq"]), int(args["lk"])) <= 64:
         return [c for c in kept if c.kwargs["BLOCK_M"] <= 64] or kept

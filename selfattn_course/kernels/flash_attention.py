@@ -80,7 +80,9 @@ def _check_inputs(q, k, v) -> None:
     if not isinstance(q, torch.Tensor):
         raise TypeError(f"flash_attention takes torch tensors, got {type(q).__name__}")
     if q.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"flash_attention supports float16, bfloat16 and float32, got dtype {q.dtype}")
+        raise TypeError(
+            f"flash_attention supports float16, bfloat16 and float32, got dtype {q.dtype}"
+        )
     for name, x in (("q", q), ("v", v)):
         if x.shape[-1] not in SUPPORTED_HEAD_DIMS:
             raise ValueError(
@@ -124,9 +126,13 @@ class _FlashAttention(torch.autograd.Function):
         q, k, v = ctx.saved_tensors
         wanted = ctx.needs_input_grad[:3]
         if k.shape[-2] == 0:  # no keys: the output is 0 whatever the inputs
-            return tuple(torch.zeros_like(x) if needs else None for x, needs in zip((q, k, v), wanted)) + (None, None)
+            return tuple(
+                torch.zeros_like(x) if needs else None for x, needs in zip((q, k, v), wanted)
+            ) + (None, None)
         with torch.enable_grad():
-            inputs = [x.detach().float().requires_grad_(needs) for x, needs in zip((q, k, v), wanted)]
+            inputs = [
+                x.detach().float().requires_grad_(needs) for x, needs in zip((q, k, v), wanted)
+            ]
             out = scaled_dot_product_attention(*inputs, causal=ctx.causal, scale=ctx.scale)
             targets = [x for x, needs in zip(inputs, wanted) if needs]
             grads = iter(torch.autograd.grad(out, targets, grad_out.float()))
@@ -154,7 +160,9 @@ def _launch(q, k, v, causal: bool, scale: float, config: dict | None = None) -> 
         return torch.zeros(*batch, lq, dv, dtype=q.dtype, device=q.device)
     out = torch.empty(*batch, lq, dv, dtype=q.dtype, device=q.device)
 
-    q3, k3, v3 = (_as_rows(x, batch, length, dim) for x, length, dim in ((q, lq, d), (k, lk, d), (v, lk, dv)))
+    q3, k3, v3 = (
+        _as_rows(x, batch, length, dim) for x, length, dim in ((q, lq, d), (k, lk, d), (v, lk, dv))
+    )
     out3 = out.view(-1, lq, dv)
     batch_heads = q3.shape[0]  # one grid row per (batch, head) pair
     if batch_heads > _MAX_GRID_Y:
@@ -163,13 +171,28 @@ def _launch(q, k, v, causal: bool, scale: float, config: dict | None = None) -> 
             f"the leading dims {shape_str(batch)} give {batch_heads}"
         )
     args = (
-        q3, k3, v3, out3,
-        q3.stride(0), q3.stride(1), k3.stride(0), k3.stride(1),
-        v3.stride(0), v3.stride(1), out3.stride(0), out3.stride(1),
-        lq, lk, _bucket(lq), _bucket(lk), scale * kernels.LOG2_E,
+        q3,
+        k3,
+        v3,
+        out3,
+        q3.stride(0),
+        q3.stride(1),
+        k3.stride(0),
+        k3.stride(1),
+        v3.stride(0),
+        v3.stride(1),
+        out3.stride(0),
+        out3.stride(1),
+        lq,
+        lk,
+        _bucket(lq),
+        _bucket(lk),
+        scale * kernels.LOG2_E,
     )
     constants = dict(
-        HEAD_DIM=d, HEAD_DIM_V=dv, CAUSAL=causal,
+        HEAD_DIM=d,
+        HEAD_DIM_V=dv,
+        CAUSAL=causal,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
     )
     if kernels.INTERPRETED or config is not None:

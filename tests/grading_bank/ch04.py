@@ -51,8 +51,7 @@ BANK = {
                 "    return (history != 0)[:, None, None, :] & future\n"
             ),
             "inputs_and_targets-solution": (
-                "def inputs_and_targets(history):\n"
-                "    return history[:, 1:], history[:, :-1]\n"
+                "def inputs_and_targets(history):\n    return history[:, 1:], history[:, :-1]\n"
             ),
         },
         "loses": ["next_item_mask", "inputs_and_targets"],

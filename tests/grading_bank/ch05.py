@@ -34,8 +34,7 @@ _MHA_HEAD = (
 BANK = {
     "transpose_fixed_softmax_still_dim_1": {
         "replace": {
-            "self_attention-solution": _SELF_ATTENTION_HEAD
-            + "    def forward(self, x):\n"
+            "self_attention-solution": _SELF_ATTENTION_HEAD + "    def forward(self, x):\n"
             "        query, key, value = self.query_linear(x), self.key_linear(x), self.value_linear(x)\n"
             "        weights = nn.Softmax(dim=1)(query @ key.transpose(-2, -1) / self.d_model ** 0.5)\n"
             "        return weights @ value, weights\n"

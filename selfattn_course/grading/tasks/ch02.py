@@ -9,7 +9,7 @@ nor torch's attention, while their functions run.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

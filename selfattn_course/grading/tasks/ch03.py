@@ -17,7 +17,7 @@ the notebook's solution cells as well.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -108,17 +108,35 @@ def _flops_hidden(_devices: Sequence[torch.device]) -> list[Case]:
 
 def _weights_mib_visible() -> list[Case]:
     return [
-        _sizes("by hand: B = 1, H = 12, n = 512, float32 gives 12 MiB", batch=1, heads=12, n=512, bytes_per_number=4),
-        _sizes("B = 2, H = 8, n = 1024, 16-bit numbers", batch=2, heads=8, n=1024, bytes_per_number=2),
+        _sizes(
+            "by hand: B = 1, H = 12, n = 512, float32 gives 12 MiB",
+            batch=1,
+            heads=12,
+            n=512,
+            bytes_per_number=4,
+        ),
+        _sizes(
+            "B = 2, H = 8, n = 1024, 16-bit numbers", batch=2, heads=8, n=1024, bytes_per_number=2
+        ),
     ]
 
 
 def _weights_mib_hidden(_devices: Sequence[torch.device]) -> list[Case]:
     return [
         _sizes("B = 8, H = 16, n = 4096, float32", batch=8, heads=16, n=4096, bytes_per_number=4),
-        _sizes("B = 3, H = 5, n = 100, float64 (not a power of two)", batch=3, heads=5, n=100, bytes_per_number=8),
-        _sizes("length 1: B = 1, H = 1, n = 1, one byte", batch=1, heads=1, n=1, bytes_per_number=1),
-        _sizes("B = 1, H = 32, n = 32768, bfloat16", batch=1, heads=32, n=32768, bytes_per_number=2),
+        _sizes(
+            "B = 3, H = 5, n = 100, float64 (not a power of two)",
+            batch=3,
+            heads=5,
+            n=100,
+            bytes_per_number=8,
+        ),
+        _sizes(
+            "length 1: B = 1, H = 1, n = 1, one byte", batch=1, heads=1, n=1, bytes_per_number=1
+        ),
+        _sizes(
+            "B = 1, H = 32, n = 32768, bfloat16", batch=1, heads=32, n=32768, bytes_per_number=2
+        ),
     ]
 
 
@@ -126,18 +144,43 @@ def _kv_cache_visible() -> list[Case]:
     return [
         _sizes(
             "by hand: 32 layers, n = 4096, d_model = 4096, 16-bit gives 2·32·4096·4096·2 bytes = 2 GiB",
-            layers=32, n=4096, d_model=4096, bytes_per_number=2,
+            layers=32,
+            n=4096,
+            d_model=4096,
+            bytes_per_number=2,
         ),
-        _sizes("12 layers, n = 512, d_model = 768, float32", layers=12, n=512, d_model=768, bytes_per_number=4),
+        _sizes(
+            "12 layers, n = 512, d_model = 768, float32",
+            layers=12,
+            n=512,
+            d_model=768,
+            bytes_per_number=4,
+        ),
     ]
 
 
 def _kv_cache_hidden(_devices: Sequence[torch.device]) -> list[Case]:
     return [
-        _sizes("80 layers, n = 32768, d_model = 8192, 16-bit", layers=80, n=32768, d_model=8192, bytes_per_number=2),
-        _sizes("one layer, one token, width 1, one byte", layers=1, n=1, d_model=1, bytes_per_number=1),
-        _sizes("40 layers, n = 1000, d_model = 5120, float32", layers=40, n=1000, d_model=5120, bytes_per_number=4),
-        _sizes("6 layers, n = 3, d_model = 512, 8-bit", layers=6, n=3, d_model=512, bytes_per_number=1),
+        _sizes(
+            "80 layers, n = 32768, d_model = 8192, 16-bit",
+            layers=80,
+            n=32768,
+            d_model=8192,
+            bytes_per_number=2,
+        ),
+        _sizes(
+            "one layer, one token, width 1, one byte", layers=1, n=1, d_model=1, bytes_per_number=1
+        ),
+        _sizes(
+            "40 layers, n = 1000, d_model = 5120, float32",
+            layers=40,
+            n=1000,
+            d_model=5120,
+            bytes_per_number=4,
+        ),
+        _sizes(
+            "6 layers, n = 3, d_model = 512, 8-bit", layers=6, n=3, d_model=512, bytes_per_number=1
+        ),
     ]
 
 
@@ -203,7 +246,9 @@ def _positive(value: float, _inputs) -> bool:
     return value > 0
 
 
-LONGEST_CONTEXT = _longest_context(CACHE_LAYERS, CACHE_D_MODEL, CACHE_BYTES_PER_NUMBER, CACHE_BUDGET_GIB)
+LONGEST_CONTEXT = _longest_context(
+    CACHE_LAYERS, CACHE_D_MODEL, CACHE_BYTES_PER_NUMBER, CACHE_BUDGET_GIB
+)
 _CONTEXT_BYTES_PER_TOKEN = 2 * CACHE_LAYERS * CACHE_D_MODEL * CACHE_BYTES_PER_NUMBER
 
 
@@ -216,13 +261,22 @@ TASKS = [
         visible_cases=_attention_flops_visible,
         hidden_cases=_flops_hidden,
         mistakes=(
-            Mistake("you counted only the scores and the mixing (4n²d); add the four projections, 8nd²", _attention_mixing_only),
-            Mistake("you counted a multiply-add as 1 FLOP; it is 2 (one multiply, one add)", _attention_multiply_adds),
+            Mistake(
+                "you counted only the scores and the mixing (4n²d); add the four projections, 8nd²",
+                _attention_mixing_only,
+            ),
+            Mistake(
+                "you counted a multiply-add as 1 FLOP; it is 2 (one multiply, one add)",
+                _attention_multiply_adds,
+            ),
             Mistake(
                 "you left out the output projection: there are four d x d projections (Q, K, V, output)",
                 _attention_three_projections,
             ),
-            Mistake("you counted only Q Kᵀ; multiplying the weights by V costs another 2n²d", _attention_scores_only),
+            Mistake(
+                "you counted only Q Kᵀ; multiplying the weights by V costs another 2n²d",
+                _attention_scores_only,
+            ),
         ),
         runner=returns_number,
     ),
@@ -237,7 +291,10 @@ TASKS = [
                 "and a multiply-add counts as 2 FLOPs",
                 _rnn_half,
             ),
-            Mistake("you count an LSTM (four gates, 16nd²); an Elman layer has one W and one U", _rnn_lstm),
+            Mistake(
+                "you count an LSTM (four gates, 16nd²); an Elman layer has one W and one U",
+                _rnn_lstm,
+            ),
         ),
         runner=returns_number,
     ),
@@ -256,7 +313,10 @@ TASKS = [
                 CROSSOVER_WIDTH,
             ),
             Mistake("4d leaves out the attention layer's projections, 8nd²", 4 * CROSSOVER_WIDTH),
-            Mistake("'no more than' includes equality: at n = 2d both cost the same", 2 * CROSSOVER_WIDTH - 1),
+            Mistake(
+                "'no more than' includes equality: at n = 2d both cost the same",
+                2 * CROSSOVER_WIDTH - 1,
+            ),
         ),
     ),
     FunctionTask(
@@ -267,7 +327,9 @@ TASKS = [
         mistakes=(
             Mistake("you divided by 10**6 (MB); a MiB is 2**20 bytes", _weights_megabytes),
             Mistake("every head has its own n x n weights: multiply by heads", _weights_no_heads),
-            Mistake("the weights of one head and example are n x n: n², not n", _weights_linear_in_n),
+            Mistake(
+                "the weights of one head and example are n x n: n², not n", _weights_linear_in_n
+            ),
             Mistake("you counted bits; bytes_per_number is already in bytes", _weights_bits),
         ),
         runner=returns_number,
@@ -278,7 +340,10 @@ TASKS = [
         visible_cases=_kv_cache_visible,
         hidden_cases=_kv_cache_hidden,
         mistakes=(
-            Mistake("the cache holds keys and values: two vectors of d_model numbers per token and layer", _kv_cache_keys_only),
+            Mistake(
+                "the cache holds keys and values: two vectors of d_model numbers per token and layer",
+                _kv_cache_keys_only,
+            ),
             Mistake("you divided by 10**9 (GB); a GiB is 2**30 bytes", _kv_cache_gigabytes),
         ),
         runner=returns_number,
@@ -292,8 +357,14 @@ TASKS = [
             Property("the context is positive", _positive),
         ),
         mistakes=(
-            Mistake("that context is one token too long: round down, the cache must fit", LONGEST_CONTEXT + 1),
-            Mistake("the cache holds keys and values: 2 vectors per token and layer", 2 * LONGEST_CONTEXT),
+            Mistake(
+                "that context is one token too long: round down, the cache must fit",
+                LONGEST_CONTEXT + 1,
+            ),
+            Mistake(
+                "the cache holds keys and values: 2 vectors per token and layer",
+                2 * LONGEST_CONTEXT,
+            ),
             Mistake(
                 "the budget is in GiB (2**30 bytes), not GB",
                 math.floor(CACHE_BUDGET_GIB * 10**9 / _CONTEXT_BYTES_PER_TOKEN),

@@ -10,7 +10,7 @@ item histories on the left (as in SASRec); a mask is True where attention is all
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.nn import functional as F
@@ -40,7 +40,9 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
     tokens = []
     for row in range(height // patch):
         for col in range(width // patch):
-            block = images[:, :, row * patch : (row + 1) * patch, col * patch : (col + 1) * patch]  # (B, C, p, p)
+            block = images[
+                :, :, row * patch : (row + 1) * patch, col * patch : (col + 1) * patch
+            ]  # (B, C, p, p)
             tokens.append(block.reshape(batch, -1))
     return torch.stack(tokens, dim=1)
 
@@ -56,7 +58,10 @@ def next_item_mask(history: torch.Tensor) -> torch.Tensor:
     """Left-padded item ids ``(B, L)``, 0 = padding -> ``(B, 1, L, L)``, True where key ``j`` is a
     real item and ``j <= i``."""
     valid = history != 0
-    return masks.combine(masks.key_padding_to_attention(valid), masks.causal_mask(history.shape[-1], device=history.device))
+    return masks.combine(
+        masks.key_padding_to_attention(valid),
+        masks.causal_mask(history.shape[-1], device=history.device),
+    )
 
 
 def inputs_and_targets(history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +122,9 @@ def _real_items_see_themselves(mask, inputs) -> bool:
 def _images(shape, seed, dtype, device):
     if dtype == torch.uint8:
         generator = C.seeded_generator(seed)
-        return torch.randint(0, 256, tuple(shape), generator=generator, dtype=torch.uint8).to(device)
+        return torch.randint(0, 256, tuple(shape), generator=generator, dtype=torch.uint8).to(
+            device
+        )
     return C.randn(shape, seed=seed, dtype=dtype, device=device)
 
 
@@ -127,8 +134,14 @@ def _patchify_visible() -> list[Case]:
             "by hand: a 4 x 4 image holding 0..15, patch 2: token 0 = [0, 1, 4, 5], token 1 = [2, 3, 6, 7]",
             {"images": torch.arange(16.0).reshape(1, 1, 4, 4), "patch": 2},
         ),
-        Case("3 channels, 8 x 8, patch 4: 4 tokens of 48 values", {"images": C.randn((2, 3, 8, 8), seed=40), "patch": 4}),
-        Case("not square: 4 x 6, patch 2: a 2 x 3 grid", {"images": C.randn((1, 1, 4, 6), seed=41), "patch": 2}),
+        Case(
+            "3 channels, 8 x 8, patch 4: 4 tokens of 48 values",
+            {"images": C.randn((2, 3, 8, 8), seed=40), "patch": 4},
+        ),
+        Case(
+            "not square: 4 x 6, patch 2: a 2 x 3 grid",
+            {"images": C.randn((1, 1, 4, 6), seed=41), "patch": 2},
+        ),
     ]
 
 
@@ -141,11 +154,26 @@ def _patchify_hidden(devices: Sequence[torch.device]) -> list[Case]:
             return _images(shape, seed, dtype, device)
 
         found += [
-            Case(f"(2, 3, 16, 16), patch 4, {where}", {"images": images((2, 3, 16, 16), 42), "patch": 4}),
-            Case(f"not square: (1, 3, 12, 20), patch 4, {where}", {"images": images((1, 3, 12, 20), 43), "patch": 4}),
-            Case(f"patch 1: every pixel is a token, (2, 2, 3, 5), {where}", {"images": images((2, 2, 3, 5), 44), "patch": 1}),
-            Case(f"one patch covers the image: (2, 3, 8, 8), patch 8, {where}", {"images": images((2, 3, 8, 8), 45), "patch": 8}),
-            Case(f"odd patch size: (3, 1, 6, 9), patch 3, {where}", {"images": images((3, 1, 6, 9), 46), "patch": 3}),
+            Case(
+                f"(2, 3, 16, 16), patch 4, {where}",
+                {"images": images((2, 3, 16, 16), 42), "patch": 4},
+            ),
+            Case(
+                f"not square: (1, 3, 12, 20), patch 4, {where}",
+                {"images": images((1, 3, 12, 20), 43), "patch": 4},
+            ),
+            Case(
+                f"patch 1: every pixel is a token, (2, 2, 3, 5), {where}",
+                {"images": images((2, 2, 3, 5), 44), "patch": 1},
+            ),
+            Case(
+                f"one patch covers the image: (2, 3, 8, 8), patch 8, {where}",
+                {"images": images((2, 3, 8, 8), 45), "patch": 8},
+            ),
+            Case(
+                f"odd patch size: (3, 1, 6, 9), patch 3, {where}",
+                {"images": images((3, 1, 6, 9), 46), "patch": 3},
+            ),
         ]
     for device in devices:
         found.append(
@@ -157,7 +185,9 @@ def _patchify_hidden(devices: Sequence[torch.device]) -> list[Case]:
     return found
 
 
-def _padded_ids(lengths: Sequence[int], max_len: int, *, seed: int, left: bool = False, device="cpu") -> torch.Tensor:
+def _padded_ids(
+    lengths: Sequence[int], max_len: int, *, seed: int, left: bool = False, device="cpu"
+) -> torch.Tensor:
     """``(B, max_len)`` random ids in 1..49, padded with 0 on the right (or the left)."""
     generator = C.seeded_generator(seed)
     ids = torch.randint(1, 50, (len(lengths), max_len), generator=generator)
@@ -182,13 +212,22 @@ def _padding_hidden(devices: Sequence[torch.device]) -> list[Case]:
     for device in devices:
         where = str(torch.device(device))
         found += [
-            Case(f"lengths [6, 2, 4, 6] padded to 6, {where}", {"tokens": _padded_ids([6, 2, 4, 6], 6, seed=51, device=device)}),
+            Case(
+                f"lengths [6, 2, 4, 6] padded to 6, {where}",
+                {"tokens": _padded_ids([6, 2, 4, 6], 6, seed=51, device=device)},
+            ),
             Case(
                 f"an empty sentence (length 0): an all-masked row, {where}",
                 {"tokens": _padded_ids([3, 0], 3, seed=52, device=device)},
             ),
-            Case(f"length-1 sequences (L = 1), {where}", {"tokens": _padded_ids([1, 1, 0], 1, seed=53, device=device)}),
-            Case(f"no padding at all, {where}", {"tokens": _padded_ids([4, 4], 4, seed=54, device=device)}),
+            Case(
+                f"length-1 sequences (L = 1), {where}",
+                {"tokens": _padded_ids([1, 1, 0], 1, seed=53, device=device)},
+            ),
+            Case(
+                f"no padding at all, {where}",
+                {"tokens": _padded_ids([4, 4], 4, seed=54, device=device)},
+            ),
             Case(
                 f"int32 ids, lengths [7, 1, 3] padded to 9, {where}",
                 {"tokens": _padded_ids([7, 1, 3], 9, seed=55, device=device).to(torch.int32)},
@@ -199,8 +238,14 @@ def _padding_hidden(devices: Sequence[torch.device]) -> list[Case]:
 
 def _next_item_visible() -> list[Case]:
     return [
-        Case("by hand: [[0, 4, 9]] (one padding item on the left)", {"history": torch.tensor([[0, 4, 9]])}),
-        Case("histories of lengths [5, 3, 1], left-padded to 5", {"history": _padded_ids([5, 3, 1], 5, seed=60, left=True)}),
+        Case(
+            "by hand: [[0, 4, 9]] (one padding item on the left)",
+            {"history": torch.tensor([[0, 4, 9]])},
+        ),
+        Case(
+            "histories of lengths [5, 3, 1], left-padded to 5",
+            {"history": _padded_ids([5, 3, 1], 5, seed=60, left=True)},
+        ),
     ]
 
 
@@ -214,8 +259,13 @@ def _next_item_hidden(devices: Sequence[torch.device]) -> list[Case]:
 
         found += [
             Case(f"lengths [7, 2, 5] left-padded to 7, {where}", history([7, 2, 5], 7, 61)),
-            Case(f"an empty history (all padding): every row all-masked, {where}", history([4, 0], 4, 62)),
-            Case(f"length-1 histories (L = 1), one of them padding, {where}", history([1, 0], 1, 63)),
+            Case(
+                f"an empty history (all padding): every row all-masked, {where}",
+                history([4, 0], 4, 62),
+            ),
+            Case(
+                f"length-1 histories (L = 1), one of them padding, {where}", history([1, 0], 1, 63)
+            ),
             Case(f"one user, no padding, L = 9, {where}", history([9], 9, 64)),
             Case(
                 f"int32 ids, lengths [3, 6] left-padded to 6, {where}",
@@ -231,7 +281,10 @@ def _shift_visible() -> list[Case]:
             "by hand: [[0, 0, 3, 7, 9]] gives inputs [[0, 0, 3, 7]] and targets [[0, 3, 7, 9]]",
             {"history": torch.tensor([[0, 0, 3, 7, 9]])},
         ),
-        Case("lengths [6, 2] left-padded to 6", {"history": _padded_ids([6, 2], 6, seed=70, left=True)}),
+        Case(
+            "lengths [6, 2] left-padded to 6",
+            {"history": _padded_ids([6, 2], 6, seed=70, left=True)},
+        ),
     ]
 
 
@@ -280,25 +333,36 @@ def _padding_inverted(tokens):
 def _next_item_future(history):
     valid = history != 0
     length = history.shape[-1]
-    return valid[:, None, None, :] & torch.ones(length, length, dtype=torch.bool, device=history.device).triu()
+    return (
+        valid[:, None, None, :]
+        & torch.ones(length, length, dtype=torch.bool, device=history.device).triu()
+    )
 
 
 def _next_item_strict(history):
     valid = history != 0
     length = history.shape[-1]
-    return valid[:, None, None, :] & torch.ones(length, length, dtype=torch.bool, device=history.device).tril(-1)
+    return valid[:, None, None, :] & torch.ones(
+        length, length, dtype=torch.bool, device=history.device
+    ).tril(-1)
 
 
 def _next_item_padding_on_queries(history):
     valid = history != 0
     length = history.shape[-1]
-    return valid[:, None, :, None] & torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
+    return (
+        valid[:, None, :, None]
+        & torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
+    )
 
 
 def _next_item_or(history):
     valid = history != 0
     length = history.shape[-1]
-    return valid[:, None, None, :] | torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
+    return (
+        valid[:, None, None, :]
+        | torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
+    )
 
 
 def _next_item_causal_only(history):
@@ -331,7 +395,10 @@ TASKS = [
                 "each token is flattened as (row, column, channel); the order asked is (channel, row, column)",
                 _patchify_channels_last,
             ),
-            Mistake("the patches are read column by column; token r·(W/p) + c is grid row r, column c", _patchify_column_major),
+            Mistake(
+                "the patches are read column by column; token r·(W/p) + c is grid row r, column c",
+                _patchify_column_major,
+            ),
             Mistake(
                 "a plain reshape mixes pixels of different patches: split H and W into (grid, patch) and permute first",
                 _patchify_plain_reshape,
@@ -350,7 +417,12 @@ TASKS = [
                 _padded_like_unpadded,
             ),
         ),
-        mistakes=(Mistake("the masks are the wrong way round: True marks a real token (id != 0)", _padding_inverted),),
+        mistakes=(
+            Mistake(
+                "the masks are the wrong way round: True marks a real token (id != 0)",
+                _padding_inverted,
+            ),
+        ),
         forbidden=MASK_BUILTINS,
     ),
     FunctionTask(
@@ -361,17 +433,30 @@ TASKS = [
         properties=(
             Property("no position attends to a later one (j > i)", _no_future_keys),
             Property("no position attends to a padding item (id 0)", _no_padding_keys),
-            Property("every real item may attend to itself (the diagonal)", _real_items_see_themselves),
+            Property(
+                "every real item may attend to itself (the diagonal)", _real_items_see_themselves
+            ),
         ),
         mistakes=(
-            Mistake("the causal part is reversed: position i may see j <= i (lower triangle, tril)", _next_item_future),
-            Mistake("position i may not see itself; the rule is j <= i, not j < i", _next_item_strict),
+            Mistake(
+                "the causal part is reversed: position i may see j <= i (lower triangle, tril)",
+                _next_item_future,
+            ),
+            Mistake(
+                "position i may not see itself; the rule is j <= i, not j < i", _next_item_strict
+            ),
             Mistake(
                 "the padding is applied to the queries (rows); it must hide the padding keys (columns), shape (B, 1, 1, L)",
                 _next_item_padding_on_queries,
             ),
-            Mistake("the two masks are combined with OR; a position is allowed only if both allow it (AND)", _next_item_or),
-            Mistake("the padding is missing: AND the causal mask with the real items (B, 1, 1, L)", _next_item_causal_only),
+            Mistake(
+                "the two masks are combined with OR; a position is allowed only if both allow it (AND)",
+                _next_item_or,
+            ),
+            Mistake(
+                "the padding is missing: AND the causal mask with the real items (B, 1, 1, L)",
+                _next_item_causal_only,
+            ),
         ),
         forbidden=MASK_BUILTINS,
     ),

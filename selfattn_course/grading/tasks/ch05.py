@@ -16,7 +16,7 @@ attention or masks, nor torch's attention (``F.scaled_dot_product_attention``,
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -53,10 +53,16 @@ class FixedSelfAttention(nn.Module):
         self.value_linear = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: leave torch's generator alone
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # its initial weights are overwritten: leave torch's generator alone
             layer = SelfAttention(self.d_model)
         layer.to(device=x.device, dtype=x.dtype)
-        pairs = ((self.query_linear, layer.q_proj), (self.key_linear, layer.k_proj), (self.value_linear, layer.v_proj))
+        pairs = (
+            (self.query_linear, layer.q_proj),
+            (self.key_linear, layer.k_proj),
+            (self.value_linear, layer.v_proj),
+        )
         for ours, theirs in pairs:
             theirs.load_state_dict(ours.state_dict())
         return layer(x, need_weights=True)
@@ -89,8 +95,12 @@ class ReferenceMultiHeadSelfAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: leave torch's generator alone
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # its initial weights are overwritten: leave torch's generator alone
             layer = MultiHeadAttention(self.d_model, self.num_heads)
         layer.to(device=x.device, dtype=x.dtype)
         for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
@@ -116,8 +126,12 @@ def _seed_layer_weights(layer: LayerSpec) -> dict[str, torch.Tensor]:
     weights = {}
     for offset, name in enumerate(("query_linear", "key_linear", "value_linear")):
         seed = layer.weights_seed * 10 + 2 * offset
-        weights[f"{name}.weight"] = C.randn((d_model, d_model), seed=seed, dtype=torch.float64, scale=d_model**-0.5)
-        weights[f"{name}.bias"] = C.randn((d_model,), seed=seed + 1, dtype=torch.float64, scale=d_model**-0.5)
+        weights[f"{name}.weight"] = C.randn(
+            (d_model, d_model), seed=seed, dtype=torch.float64, scale=d_model**-0.5
+        )
+        weights[f"{name}.bias"] = C.randn(
+            (d_model,), seed=seed + 1, dtype=torch.float64, scale=d_model**-0.5
+        )
     return weights
 
 
@@ -130,10 +144,18 @@ def _torch_mha(layer: LayerSpec) -> nn.MultiheadAttention:
     seed = layer.weights_seed * 10
     scale = d_model**-0.5
     with torch.no_grad():
-        torch_mha.in_proj_weight.copy_(C.randn((3 * d_model, d_model), seed=seed, dtype=torch.float64, scale=scale))
-        torch_mha.in_proj_bias.copy_(C.randn((3 * d_model,), seed=seed + 1, dtype=torch.float64, scale=scale))
-        torch_mha.out_proj.weight.copy_(C.randn((d_model, d_model), seed=seed + 2, dtype=torch.float64, scale=scale))
-        torch_mha.out_proj.bias.copy_(C.randn((d_model,), seed=seed + 3, dtype=torch.float64, scale=scale))
+        torch_mha.in_proj_weight.copy_(
+            C.randn((3 * d_model, d_model), seed=seed, dtype=torch.float64, scale=scale)
+        )
+        torch_mha.in_proj_bias.copy_(
+            C.randn((3 * d_model,), seed=seed + 1, dtype=torch.float64, scale=scale)
+        )
+        torch_mha.out_proj.weight.copy_(
+            C.randn((d_model, d_model), seed=seed + 2, dtype=torch.float64, scale=scale)
+        )
+        torch_mha.out_proj.bias.copy_(
+            C.randn((d_model,), seed=seed + 3, dtype=torch.float64, scale=scale)
+        )
     return torch_mha.eval()
 
 
@@ -142,7 +164,11 @@ def _mha_weights(layer: LayerSpec) -> dict[str, torch.Tensor]:
     ``in_proj_weight`` ``(3d, d)`` holds ``W_Q``, ``W_K``, ``W_V`` as three row blocks."""
     torch_mha = _torch_mha(layer)
     weights = {}
-    projections = zip(("q_proj", "k_proj", "v_proj"), torch_mha.in_proj_weight.chunk(3), torch_mha.in_proj_bias.chunk(3))
+    projections = zip(
+        ("q_proj", "k_proj", "v_proj"),
+        torch_mha.in_proj_weight.chunk(3),
+        torch_mha.in_proj_bias.chunk(3),
+    )
     for name, weight, bias in projections:
         weights[f"{name}.weight"] = weight.detach().clone()
         weights[f"{name}.bias"] = bias.detach().clone()
@@ -184,7 +210,14 @@ def _same_output_as_torch(mask, inputs) -> bool:
     query = C.randn((batch, lq, 8), seed=95, dtype=torch.float64)
     memory = C.randn((batch, lk, 8), seed=96, dtype=torch.float64)
     with torch.no_grad():
-        theirs, _ = torch_mha(query, memory, memory, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False)
+        theirs, _ = torch_mha(
+            query,
+            memory,
+            memory,
+            attn_mask=attn_mask,
+            key_padding_mask=key_padding_mask,
+            need_weights=False,
+        )
         ours, _ = MultiHeadAttention.from_torch(torch_mha)(query, memory, memory, mask=mask.cpu())
     has_a_key = course_mask(attn_mask, key_padding_mask).any(dim=-1)[:, 0]  # (B, Lq)
     return bool(torch.allclose(ours[has_a_key], theirs[has_a_key], rtol=1e-9, atol=1e-12))
@@ -193,7 +226,9 @@ def _same_output_as_torch(mask, inputs) -> bool:
 # --- cases --------------------------------------------------------------------------------------
 
 
-def _seed_layer_case(name: str, shape: Sequence[int], seed: int, dtype=torch.float32, device="cpu") -> Case:
+def _seed_layer_case(
+    name: str, shape: Sequence[int], seed: int, dtype=torch.float32, device="cpu"
+) -> Case:
     layer = LayerSpec("SelfAttention", (shape[-1],), seed)
     return Case(name, {"layer": layer, "x": C.randn(shape, seed=seed, dtype=dtype, device=device)})
 
@@ -201,7 +236,9 @@ def _seed_layer_case(name: str, shape: Sequence[int], seed: int, dtype=torch.flo
 def _self_attention_visible() -> list[Case]:
     return [
         _seed_layer_case("a batch of 2 sequences of 5 tokens, d_model = 8", (2, 5, 8), seed=1),
-        _seed_layer_case("one unbatched sequence (L, d) = (5, 8), as the seed used it", (5, 8), seed=2),
+        _seed_layer_case(
+            "one unbatched sequence (L, d) = (5, 8), as the seed used it", (5, 8), seed=2
+        ),
     ]
 
 
@@ -213,11 +250,24 @@ def _self_attention_hidden(devices: Sequence[torch.device]) -> list[Case]:
             _seed_layer_case(f"batch (3, 7, 16), {where}", (3, 7, 16), 10, dtype, device),
             _seed_layer_case(
                 f"B = L = 5: transpose(0, 1) runs without an error here, and is wrong, {where}",
-                (5, 5, 8), 11, dtype, device,
+                (5, 5, 8),
+                11,
+                dtype,
+                device,
             ),
-            _seed_layer_case(f"two leading dims (2, 3, 4, 8), {where}", (2, 3, 4, 8), 12, dtype, device),
-            _seed_layer_case(f"length-1 sequences (4, 1, 8), {where}", (4, 1, 8), 13, dtype, device),
-            _seed_layer_case(f"d_model = 64, where the scale matters most, (2, 6, 64), {where}", (2, 6, 64), 14, dtype, device),
+            _seed_layer_case(
+                f"two leading dims (2, 3, 4, 8), {where}", (2, 3, 4, 8), 12, dtype, device
+            ),
+            _seed_layer_case(
+                f"length-1 sequences (4, 1, 8), {where}", (4, 1, 8), 13, dtype, device
+            ),
+            _seed_layer_case(
+                f"d_model = 64, where the scale matters most, (2, 6, 64), {where}",
+                (2, 6, 64),
+                14,
+                dtype,
+                device,
+            ),
         ]
     return found
 
@@ -242,9 +292,14 @@ def _split_hidden(devices: Sequence[torch.device]) -> list[Case]:
 
         found += [
             Case(f"(3, 7, 12), 3 heads, {where}", {"x": x((3, 7, 12), 21), "num_heads": 3}),
-            Case(f"one head: (2, 4, 8) -> (2, 1, 4, 8), {where}", {"x": x((2, 4, 8), 22), "num_heads": 1}),
+            Case(
+                f"one head: (2, 4, 8) -> (2, 1, 4, 8), {where}",
+                {"x": x((2, 4, 8), 22), "num_heads": 1},
+            ),
             Case(f"d_k = 1: (2, 3, 6), 6 heads, {where}", {"x": x((2, 3, 6), 23), "num_heads": 6}),
-            Case(f"length 1: (4, 1, 16), 4 heads, {where}", {"x": x((4, 1, 16), 24), "num_heads": 4}),
+            Case(
+                f"length 1: (4, 1, 16), 4 heads, {where}", {"x": x((4, 1, 16), 24), "num_heads": 4}
+            ),
         ]
     return found
 
@@ -289,7 +344,9 @@ def _padding_and_causal(lengths: Sequence[int], length: int, device="cpu") -> to
 
 def _left_padding_and_causal(lengths: Sequence[int], length: int, device="cpu") -> torch.Tensor:
     """``(B, 1, L, L)``: left padding AND causal; the first queries of a padded row see no key."""
-    return C.key_padding_mask(lengths, length, device=device).flip(-1) & C.causal(length, device=device)
+    return C.key_padding_mask(lengths, length, device=device).flip(-1) & C.causal(
+        length, device=device
+    )
 
 
 def _mha_visible() -> list[Case]:
@@ -297,7 +354,10 @@ def _mha_visible() -> list[Case]:
         _mha_case("(2, 6, 16), 4 heads, no mask", (2, 6, 16), 4, seed=40),
         _mha_case(
             "(2, 5, 16), 4 heads, padding (lengths [5, 3]) AND causal mask (B, 1, L, L)",
-            (2, 5, 16), 4, seed=41, mask=_padding_and_causal([5, 3], 5),
+            (2, 5, 16),
+            4,
+            seed=41,
+            mask=_padding_and_causal([5, 3], 5),
         ),
     ]
 
@@ -316,10 +376,19 @@ def _mha_hidden(devices: Sequence[torch.device]) -> list[Case]:
             case("d_k = 1: 6 heads of (2, 3, 6)", (2, 3, 6), 6, 44),
             case("length 1: (3, 1, 8), 2 heads", (3, 1, 8), 2, 45),
             case("causal mask (L, L)", (2, 6, 16), 4, 46, C.causal(6, device=device)),
-            case("padding mask (B, 1, 1, L), lengths [6, 2]", (2, 6, 8), 2, 47, C.key_padding_mask([6, 2], 6, device=device)),
+            case(
+                "padding mask (B, 1, 1, L), lengths [6, 2]",
+                (2, 6, 8),
+                2,
+                47,
+                C.key_padding_mask([6, 2], 6, device=device),
+            ),
             case(
                 "left padding AND causal: the first queries of sequence 1 have no allowed key",
-                (2, 5, 8), 2, 48, _left_padding_and_causal([5, 2], 5, device=device),
+                (2, 5, 8),
+                2,
+                48,
+                _left_padding_and_causal([5, 2], 5, device=device),
             ),
             case("d_model = 64, 2 heads (d_k = 32), where the scale matters", (2, 4, 64), 2, 49),
         ]
@@ -366,7 +435,10 @@ def _course_mask_hidden(devices: Sequence[torch.device]) -> list[Case]:
                 f"one sequence entirely padding: its rows are all-masked, {where}",
                 masks(~C.random_mask((4, 4), seed=52), ~C.padding_valid([4, 0], 4)),
             ),
-            Case(f"length 1 (Lq = Lk = 1), {where}", masks(torch.zeros(1, 1, dtype=torch.bool), torch.tensor([[False], [True]]))),
+            Case(
+                f"length 1 (Lq = Lk = 1), {where}",
+                masks(torch.zeros(1, 1, dtype=torch.bool), torch.tensor([[False], [True]])),
+            ),
             Case(
                 f"attn_mask blocks nothing, padding only, B = 1, {where}",
                 masks(torch.zeros(5, 5, dtype=torch.bool), ~C.padding_valid([3], 5)),
@@ -421,7 +493,9 @@ def _merge_interleaved(x):
 
 class _ScaledByModelWidth(ReferenceMultiHeadSelfAttention):
     def forward(self, x, mask=None):
-        q, k, v = (split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj)
+        )
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_model)
         weights = _guarded_softmax(scores, mask)
         return self.out_proj(merge_heads(weights @ v)), weights
@@ -429,7 +503,9 @@ class _ScaledByModelWidth(ReferenceMultiHeadSelfAttention):
 
 class _NoOutputProjection(ReferenceMultiHeadSelfAttention):
     def forward(self, x, mask=None):
-        q, k, v = (split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj)
+        )
         weights = _guarded_softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), mask)
         return merge_heads(weights @ v), weights
 
@@ -473,12 +549,21 @@ TASKS = [
         visible_cases=_self_attention_visible,
         hidden_cases=_self_attention_hidden,
         properties=(
-            Property("each row of the weights sums to 1 (the softmax runs over the keys, dim=-1)", _rows_sum_to_one_or_zero),
+            Property(
+                "each row of the weights sums to 1 (the softmax runs over the keys, dim=-1)",
+                _rows_sum_to_one_or_zero,
+            ),
         ),
         mistakes=(
-            Mistake("the softmax runs over dim=1, the queries of a batch; use dim=-1 (the keys)", _SoftmaxOverQueries),
+            Mistake(
+                "the softmax runs over dim=1, the queries of a batch; use dim=-1 (the keys)",
+                _SoftmaxOverQueries,
+            ),
             Mistake("the scores are not divided by sqrt(d_model)", _Unscaled),
-            Mistake("k.transpose(0, 1) swaps the batch and the sequence axes; use k.transpose(-2, -1)", _SeedTranspose),
+            Mistake(
+                "k.transpose(0, 1) swaps the batch and the sequence axes; use k.transpose(-2, -1)",
+                _SeedTranspose,
+            ),
         ),
         forbidden=FROM_SCRATCH,
         runner=ModuleRunner(_seed_layer_weights),
@@ -521,7 +606,10 @@ TASKS = [
         visible_cases=_mha_visible,
         hidden_cases=_mha_hidden,
         properties=(
-            Property("every output and weight is finite (a query with no allowed key gets weights 0, not NaN)", _outputs_finite),
+            Property(
+                "every output and weight is finite (a query with no allowed key gets weights 0, not NaN)",
+                _outputs_finite,
+            ),
             Property(
                 "each row of each head's weights sums to 1, or is all 0 for a query with no allowed key",
                 _rows_sum_to_one_or_zero,
@@ -532,7 +620,10 @@ TASKS = [
                 "the scores are divided by sqrt(d_model); each head divides by sqrt(d_k) = sqrt(d_model / h)",
                 _ScaledByModelWidth,
             ),
-            Mistake("the output projection out_proj is missing: concatenate the heads, then project", _NoOutputProjection),
+            Mistake(
+                "the output projection out_proj is missing: concatenate the heads, then project",
+                _NoOutputProjection,
+            ),
             Mistake("the mask is read the wrong way round: True means 'may attend'", _InvertedMask),
         ),
         forbidden=FROM_SCRATCH,
@@ -549,7 +640,10 @@ TASKS = [
                 "every position torch blocks (attn_mask or key_padding_mask True) is False in your mask",
                 _blocked_where_torch_blocks,
             ),
-            Property("every position neither of torch's masks blocks is True in your mask", _allowed_where_torch_allows),
+            Property(
+                "every position neither of torch's masks blocks is True in your mask",
+                _allowed_where_torch_allows,
+            ),
             Property(
                 "the course's MultiHeadAttention given your mask matches nn.MultiheadAttention given torch's two masks "
                 "(at every query with an allowed key)",
@@ -557,13 +651,21 @@ TASKS = [
             ),
         ),
         mistakes=(
-            Mistake("the mask is torch's (True = blocked): invert both masks", _course_mask_not_inverted),
-            Mistake("the two masks are combined with OR; a position is allowed only if neither blocks it (AND)", _course_mask_or),
+            Mistake(
+                "the mask is torch's (True = blocked): invert both masks", _course_mask_not_inverted
+            ),
+            Mistake(
+                "the two masks are combined with OR; a position is allowed only if neither blocks it (AND)",
+                _course_mask_or,
+            ),
             Mistake(
                 "the key padding is applied to the queries (rows); it hides keys (columns): key_padding_mask[:, None, None, :]",
                 _course_mask_padding_on_queries,
             ),
-            Mistake("only attn_mask is inverted; key_padding_mask is True = padding too", _course_mask_attn_only_inverted),
+            Mistake(
+                "only attn_mask is inverted; key_padding_mask is True = padding too",
+                _course_mask_attn_only_inverted,
+            ),
         ),
         forbidden=FROM_SCRATCH,
     ),
