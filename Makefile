@@ -28,7 +28,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-# The autograder runs each notebook's kernel in a bubblewrap sandbox (selfattn_course/grading/sandbox.py).
+# The autograder runs each notebook's kernel in a bubblewrap sandbox (selfattn_course/grading/autograde/sandbox.py).
 sandbox-deps:
 	@command -v bwrap >/dev/null && command -v prlimit >/dev/null && command -v choom >/dev/null || \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -65,7 +65,7 @@ book: $(STAMP) $(MATHJAX)
 bench: $(STAMP)
 	$(RUN) $(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)
 
-# Parallel autograding (selfattn_course/grading/parallel.py): 1 vs 2 workers, projected class times.
+# Parallel autograding (selfattn_course/grading/classroom/parallel.py): 1 vs 2 workers, projected class times.
 bench-grading: $(STAMP) sandbox-deps
 	$(RUN) $(BIN)/python benchmarks/bench_grading_parallel.py
 

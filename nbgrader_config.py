@@ -10,7 +10,7 @@ Layout, relative to this file (the course root):
 One assignment per chapter, named like its folder (ch01, ch02, ...), found from solutions/ch*.
 nbgrader 0.9 keeps no assignment list in its configuration (generate_assignment adds each one to
 the gradebook), so the list is recorded under `SelfattnCourse.assignments`, where
-`selfattn_course.grading.course` reads it.
+`selfattn_course.grading.classroom.course` reads it.
 """
 
 import os
@@ -33,7 +33,7 @@ c.SelfattnCourse.assignments = sorted(
 # ExecutePreprocessor.timeout is ignored.
 c.Execute.timeout = 120
 
-# Sandboxed execution (selfattn_course/grading/execute.py, sandbox.py). Every submission's kernel
+# Sandboxed execution (selfattn_course/grading/autograde/execute.py, sandbox.py). Every submission's kernel
 # runs in a bubblewrap sandbox: no network, none of the course's files, a private /tmp, these caps.
 # Where no sandbox can be made, autograde stops before grading anything and says why, unless
 # SELFATTN_UNSAFE_NO_SANDBOX=1 (`selfattn-course grade --unsafe-no-sandbox`) or
@@ -41,7 +41,7 @@ c.Execute.timeout = 120
 # A cell that runs past its timeout, kills the kernel, prints past its cap or leaves processes
 # behind scores 0 for its task, with the reason in the feedback; the kernel is restarted and
 # the later tasks are graded as usual.
-c.Autograde.pre_convert_hook = "selfattn_course.grading.execute.require_sandbox_before_grading"
+c.Autograde.pre_convert_hook = "selfattn_course.grading.autograde.execute.require_sandbox_before_grading"
 c.SandboxedKernelManager.unsafe_no_sandbox = os.environ.get("SELFATTN_UNSAFE_NO_SANDBOX") == "1"
 c.SandboxedKernelManager.memory_bytes = 2 * 1024**3  # address space of each process
 c.SandboxedKernelManager.max_processes = 256  # processes and threads of one kernel
@@ -53,17 +53,17 @@ c.GradingExecute.max_notebook_output_bytes = 16 * 1024**2
 # put the missing cells back from the source before grading.
 c.OverwriteCells.add_missing_cells = True
 
-# Trusted checks (selfattn_course/grading/preprocessors.py): the hidden tests only hand the learner's
+# Trusted checks (selfattn_course/grading/autograde/preprocessors.py): the hidden tests only hand the learner's
 # results over, and the grader decides them in its own process, so nothing the learner's code does
 # in the kernel can earn a point. nbgrader 0.9.6's autograde pipeline, with StartTrustedChecks
 # just before Execute and VerifyTrustedChecks just before SaveAutoGrades.
 c.Autograde.autograde_preprocessors = [
-    "selfattn_course.grading.preprocessors.StartTrustedChecks",
-    "selfattn_course.grading.execute.GradingExecute",  # nbgrader's Execute, sandboxed (above)
+    "selfattn_course.grading.autograde.preprocessors.StartTrustedChecks",
+    "selfattn_course.grading.autograde.execute.GradingExecute",  # nbgrader's Execute, sandboxed (above)
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "selfattn_course.grading.preprocessors.VerifyTrustedChecks",
+    "selfattn_course.grading.autograde.preprocessors.VerifyTrustedChecks",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -73,7 +73,7 @@ c.StartTrustedChecks.seed = None
 
 # Feedback shows no hidden test source: each hidden region becomes one comment line.
 c.GenerateFeedback.preprocessors = [
-    "selfattn_course.grading.preprocessors.HideHiddenTests",
+    "selfattn_course.grading.autograde.preprocessors.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

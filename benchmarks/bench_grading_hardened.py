@@ -32,7 +32,9 @@ from pathlib import Path
 
 import nbformat
 
-from selfattn_course.grading import course, intake, notebooks, report, sandbox
+from selfattn_course.grading import notebooks
+from selfattn_course.grading.autograde import sandbox
+from selfattn_course.grading.classroom import course, intake, report
 
 REPO = Path(__file__).resolve().parents[1]
 BANK = REPO / "tests" / "bad_submissions"

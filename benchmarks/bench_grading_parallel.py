@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from selfattn_course.grading import course, intake, notebooks, parallel
+from selfattn_course.grading import notebooks
+from selfattn_course.grading.classroom import course, intake, parallel
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "ch01"

@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("check", "validate"):
             return _check(args)
-        from .grading import course
+        from selfattn_course.grading.classroom import course
 
         course_dir = args.course_dir.resolve() if args.course_dir else course.find_course_dir()
         if args.command == "release":
@@ -147,8 +147,9 @@ def _report_runs(runs, done: str) -> int:
 
 
 def _grade(course_dir: Path, args: argparse.Namespace) -> int:
-    from .grading import course, intake, report, sandbox
-    from .grading.progress import ProgressBar
+    from selfattn_course.grading.autograde import sandbox
+    from selfattn_course.grading.classroom import course, intake, report
+    from selfattn_course.grading.classroom.progress import ProgressBar
 
     found = intake.inspect(args.submissions, course.chapters(course_dir))
     if not found.pairs:
@@ -196,7 +197,7 @@ def _grade(course_dir: Path, args: argparse.Namespace) -> int:
 
 
 def _grade_parallel(course_dir: Path, args: argparse.Namespace, found) -> int:
-    from .grading import intake, parallel, report
+    from selfattn_course.grading.classroom import intake, parallel, report
 
     if args.scheduler is not None:
         runner = parallel.DaskRunner(args.scheduler)
@@ -243,7 +244,7 @@ def _grade_parallel(course_dir: Path, args: argparse.Namespace, found) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .grading.selfcheck import check_notebook, validate_notebook
+    from selfattn_course.grading.autograde.local_run import check_notebook, validate_notebook
 
     if not args.notebook.is_file():
         raise FileNotFoundError(f"no notebook at {args.notebook}")

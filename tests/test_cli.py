@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from selfattn_course.cli import main
-from selfattn_course.grading import course, notebooks
-from selfattn_course.grading.progress import ProgressBar
-from selfattn_course.grading.report import TaskScore, format_table, write_csv
+from selfattn_course.grading import notebooks
+from selfattn_course.grading.classroom import course
+from selfattn_course.grading.classroom.progress import ProgressBar
+from selfattn_course.grading.classroom.report import TaskScore, format_table, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,11 +19,9 @@ import torch.nn.functional as F
 from selfattn_course.attention import scaled_dot_product_attention
 from selfattn_course.devices import available_devices
 from selfattn_course.grading import CheckFailed, check
-from selfattn_course.grading import cases as C
-from selfattn_course.grading.answers import Choice, IndexSet, Matrix, Number, Numbers
-from selfattn_course.grading.checks import check_function, compare_tensors
-from selfattn_course.grading.forbid import ATTENTION_BUILTINS, ForbiddenCall, forbid_calls, resolve
-from selfattn_course.grading.registry import (
+from selfattn_course.grading.spec import cases as C
+from selfattn_course.grading.spec.answers import Choice, IndexSet, Matrix, Number, Numbers
+from selfattn_course.grading.spec.registry import (
     AnswerTask,
     FunctionTask,
     chapter_of,
@@ -32,6 +30,13 @@ from selfattn_course.grading.registry import (
     registered_chapters,
 )
 from selfattn_course.grading.tasks import ch02
+from selfattn_course.grading.verdicts.compare import check_function, compare_tensors
+from selfattn_course.grading.verdicts.forbid import (
+    ATTENTION_BUILTINS,
+    ForbiddenCall,
+    forbid_calls,
+    resolve,
+)
 
 ALL_TASKS = [task for chapter in registered_chapters() for task in chapter_tasks(chapter).values()]
 FUNCTION_TASKS = [task for task in ALL_TASKS if isinstance(task, FunctionTask)]

@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 from helpers import load_bank
 
-from selfattn_course.grading import course, notebooks, report
-from selfattn_course.grading.answers import Choice
-from selfattn_course.grading.course import AutogradeRun
-from selfattn_course.grading.registry import chapter_tasks
+from selfattn_course.grading import notebooks
+from selfattn_course.grading.classroom import course, report
+from selfattn_course.grading.classroom.course import AutogradeRun
+from selfattn_course.grading.spec.answers import Choice
+from selfattn_course.grading.spec.registry import chapter_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = course.chapters(REPO)

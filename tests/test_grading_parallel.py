@@ -1,4 +1,4 @@
-"""Parallel grading (selfattn_course/grading/parallel.py): one writer, same grades whatever N.
+"""Parallel grading (selfattn_course/grading/classroom/parallel.py): one writer, same grades whatever N.
 
 Fast tests check the pieces (the hash, the choice of N, the gradebook template). The slow ones
 grade a class of 20 synthetic learners of chapter 1 (the solution, each wrong submission of
@@ -30,7 +30,9 @@ import pytest
 from helpers import load_bank
 
 from selfattn_course.cli import main
-from selfattn_course.grading import course, intake, notebooks, parallel, report, sandbox
+from selfattn_course.grading import notebooks
+from selfattn_course.grading.autograde import sandbox
+from selfattn_course.grading.classroom import course, intake, parallel, report
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "ch01"

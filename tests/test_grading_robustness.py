@@ -37,8 +37,10 @@ import pytest
 from traitlets.config import Config
 
 from selfattn_course.cli import main
-from selfattn_course.grading import course, execute, intake, notebooks, report, sandbox
-from selfattn_course.grading.execute import CELL_NOT_RUN, CELL_STOPPED, GradingExecute
+from selfattn_course.grading import notebooks
+from selfattn_course.grading.autograde import execute, sandbox
+from selfattn_course.grading.autograde.execute import CELL_NOT_RUN, CELL_STOPPED, GradingExecute
+from selfattn_course.grading.classroom import course, intake, report
 
 REPO = Path(__file__).resolve().parents[1]
 BANK_DIR = Path(__file__).resolve().parent / "bad_submissions"
@@ -535,7 +537,8 @@ def test_the_config_reads_the_unsafe_switch_from_the_environment(monkeypatch):
     config = PyFileConfigLoader(course.CONFIG_FILE, path=str(REPO)).load_config()
     assert config.SandboxedKernelManager.unsafe_no_sandbox is True
     assert (
-        "selfattn_course.grading.execute.GradingExecute" in config.Autograde.autograde_preprocessors
+        "selfattn_course.grading.autograde.execute.GradingExecute"
+        in config.Autograde.autograde_preprocessors
     )
     assert "nbgrader.preprocessors.Execute" not in config.Autograde.autograde_preprocessors
     assert config.Autograde.pre_convert_hook.endswith("require_sandbox_before_grading")

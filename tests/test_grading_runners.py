@@ -1,4 +1,4 @@
-"""Runners (selfattn_course/grading/runners.py): functions that return a number, nn.Module classes."""
+"""Runners (selfattn_course/grading/spec/calls.py): functions that return a number, nn.Module classes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from selfattn_course.grading.cases import Case
-from selfattn_course.grading.runners import LayerSpec, ModuleRunner, returns_number
+from selfattn_course.grading.spec.calls import LayerSpec, ModuleRunner, returns_number
+from selfattn_course.grading.spec.cases import Case
 
 SIZES = Case("n = 2, d = 3", {"n": 2, "d": 3})
 

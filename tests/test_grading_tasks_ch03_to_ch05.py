@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfattn_course.grading import CheckFailed, check
-from selfattn_course.grading.runners import LayerSpec
+from selfattn_course.grading.spec.calls import LayerSpec
 from selfattn_course.grading.tasks import ch03, ch04, ch05
 
 # --- chapter 3 ----------------------------------------------------------------------------------

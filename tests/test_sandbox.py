@@ -1,4 +1,4 @@
-"""The sandbox student notebooks run in (selfattn_course/grading/sandbox.py, sandbox_kernel.py).
+"""The sandbox student notebooks run in (selfattn_course/grading/autograde/sandbox.py, sandbox_kernel.py).
 
 Most tests run real sandboxed kernels through nbclient, as the autograder does. One kernel runs a
 "probe" notebook that tries everything a submission must not do (and a few things it must be able
@@ -26,8 +26,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from selfattn_course.grading import sandbox
-from selfattn_course.grading.sandbox import (
+from selfattn_course.grading.autograde import sandbox
+from selfattn_course.grading.autograde.sandbox import (
     WORKDIR_INSIDE,
     GiB,
     MiB,
@@ -36,7 +36,7 @@ from selfattn_course.grading.sandbox import (
     sandbox_available,
     wrap_command,
 )
-from selfattn_course.grading.sandbox_kernel import SandboxedKernelManager
+from selfattn_course.grading.autograde.sandbox_kernel import SandboxedKernelManager
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = REPO / "selfattn_course"

@@ -1,7 +1,7 @@
 """Trusted checks, in one process: the payload's round trip, the grader's verdicts, the source checks.
 
-The kernel's side (:func:`~selfattn_course.grading.checks.hand_over`) runs here with IPython's
-display captured; the grader's side (:mod:`selfattn_course.grading.trusted`) then decides from
+The kernel's side (:func:`~selfattn_course.grading.cell.hand_over`) runs here with IPython's
+display captured; the grader's side (:mod:`selfattn_course.grading.verdicts.trusted`) then decides from
 what was captured, as it does after a notebook has run. The end-to-end runs through nbgrader are
 in test_grading_tampering.py.
 """
@@ -21,10 +21,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selfattn_course.grading import cases as C
 from selfattn_course.grading import notebooks
-from selfattn_course.grading.checks import hand_over
-from selfattn_course.grading.payload import (
+from selfattn_course.grading.cell import hand_over
+from selfattn_course.grading.spec import cases as C
+from selfattn_course.grading.spec.registry import FunctionTask, get_task
+from selfattn_course.grading.verdicts.payload import (
     MIME_TYPE,
     RUN_FILE,
     GradingRun,
@@ -35,9 +36,8 @@ from selfattn_course.grading.payload import (
     encode,
     inputs_digest,
 )
-from selfattn_course.grading.registry import FunctionTask, get_task
-from selfattn_course.grading.source_checks import CodeCell, inspect_cells
-from selfattn_course.grading.trusted import (
+from selfattn_course.grading.verdicts.source_scan import CodeCell, inspect_cells
+from selfattn_course.grading.verdicts.trusted import (
     HIDDEN_PLACEHOLDER,
     apply_verdicts,
     hide_hidden_tests,
@@ -429,8 +429,8 @@ def report_for(*learner_sources: str):
             "reaches into selfattn_course.grading",
         ),
         (
-            "import selfattn_course.grading.checks as checks\nchecks.check = print",
-            "imports selfattn_course.grading.checks",
+            "import selfattn_course.grading.verdicts.compare as checks\nchecks.check = print",
+            "imports selfattn_course.grading.verdicts.compare",
         ),
         (
             "from selfattn_course.grading import CheckFailed",
@@ -592,7 +592,7 @@ def test_a_module_class_built_on_nn_multiheadattention_is_found():
 
 @pytest.mark.parametrize("chapter", ["ch01", "ch02", "ch03", "ch04", "ch05"])
 def test_the_solution_notebooks_have_no_findings(chapter):
-    from selfattn_course.grading.trusted import code_cells, hidden_check
+    from selfattn_course.grading.verdicts.trusted import code_cells, hidden_check
 
     notebook = notebooks.read(REPO / "solutions" / chapter / f"{chapter}.ipynb")
     report = inspect_cells(code_cells(notebook))
@@ -738,7 +738,7 @@ def test_the_course_config_runs_the_trusted_checks_around_nbgrader_s_own_steps()
         return [f"{cls.__module__.rsplit('.', 1)[0]}.{cls.__name__}" for cls in classes]
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
-    ours = "selfattn_course.grading.preprocessors."
+    ours = "selfattn_course.grading.autograde.preprocessors."
     configured = list(config.Autograde.autograde_preprocessors)
     execute = next(i for i, name in enumerate(configured) if name.endswith("Execute"))
     assert configured[execute - 1] == ours + "StartTrustedChecks"

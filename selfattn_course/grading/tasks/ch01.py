@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...attention import softmax
-from ..answers import Choice, IndexSet, Matrix, Numbers
-from ..registry import AnswerTask, Mistake, Property
+from selfattn_course.attention import softmax
+from selfattn_course.grading.spec.answers import Choice, IndexSet, Matrix, Numbers
+from selfattn_course.grading.spec.registry import AnswerTask, Mistake, Property
 
 #: The (already scaled) scores of three tokens: row i holds query i's scores against keys 0, 1, 2.
 SCORES = np.array(

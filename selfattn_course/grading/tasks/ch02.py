@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import torch
 
-from ...attention import scaled_dot_product_attention, softmax
-from .. import cases as C
-from ..answers import Numbers
-from ..cases import Case
-from ..forbid import ATTENTION_BUILTINS
-from ..registry import AnswerTask, FunctionTask, Mistake, Property
+from selfattn_course.attention import scaled_dot_product_attention, softmax
+from selfattn_course.grading.spec import cases as C
+from selfattn_course.grading.spec.answers import Numbers
+from selfattn_course.grading.spec.cases import Case
+from selfattn_course.grading.spec.registry import AnswerTask, FunctionTask, Mistake, Property
+from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
 
 FROM_SCRATCH = ATTENTION_BUILTINS
 

@@ -9,7 +9,7 @@ Counting conventions (the chapter's): a multiply-add counts as 2 FLOPs; multiply
 - an LSTM: four gates, each with two ``d x d`` products, ``16nd²``.
 
 The size tasks count bytes and report them in binary units: 1 MiB = 2**20 bytes, 1 GiB = 2**30.
-The learner's functions return plain numbers; :func:`~selfattn_course.grading.runners.returns_number`
+The learner's functions return plain numbers; :func:`~selfattn_course.grading.spec.calls.returns_number`
 turns them into tensors for the comparison. The given sizes of the answer tasks are printed in
 the notebook's solution cells as well.
 """
@@ -21,10 +21,10 @@ from collections.abc import Sequence
 
 import torch
 
-from ..answers import Number
-from ..cases import Case
-from ..registry import AnswerTask, FunctionTask, Mistake, Property
-from ..runners import returns_number
+from selfattn_course.grading.spec.answers import Number
+from selfattn_course.grading.spec.calls import returns_number
+from selfattn_course.grading.spec.cases import Case
+from selfattn_course.grading.spec.registry import AnswerTask, FunctionTask, Mistake, Property
 
 MIB = 2**20
 GIB = 2**30

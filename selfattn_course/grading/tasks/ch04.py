@@ -15,11 +15,11 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
-from ... import masks
-from ...attention import scaled_dot_product_attention
-from .. import cases as C
-from ..cases import Case
-from ..registry import FunctionTask, Mistake, Property
+from selfattn_course import masks
+from selfattn_course.attention import scaled_dot_product_attention
+from selfattn_course.grading.spec import cases as C
+from selfattn_course.grading.spec.cases import Case
+from selfattn_course.grading.spec.registry import FunctionTask, Mistake, Property
 
 #: The package's mask builders: the mask tasks ask for them to be written out.
 MASK_BUILTINS: tuple[str, ...] = (

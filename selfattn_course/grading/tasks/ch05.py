@@ -1,9 +1,9 @@
 """Chapter 5, implementing self-attention in PyTorch: the seed's layer fixed, many heads, torch's masks.
 
 Two tasks ask for an ``nn.Module`` class. The grader builds the learner's class and the reference
-class from the same :class:`~selfattn_course.grading.runners.LayerSpec`, loads the same weights
+class from the same :class:`~selfattn_course.grading.spec.calls.LayerSpec`, loads the same weights
 into both (so the parameter names the statements give are part of the task) and compares what
-their ``forward`` returns (:class:`~selfattn_course.grading.runners.ModuleRunner`).
+their ``forward`` returns (:class:`~selfattn_course.grading.spec.calls.ModuleRunner`).
 
 References: the reference classes hold the learner's parameter names and hand the computation to
 the package's :class:`~selfattn_course.attention.SelfAttention` and
@@ -21,12 +21,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ...attention import MultiHeadAttention, SelfAttention
-from .. import cases as C
-from ..cases import Case
-from ..forbid import ATTENTION_BUILTINS
-from ..registry import FunctionTask, Mistake, Property
-from ..runners import LayerSpec, ModuleRunner
+from selfattn_course.attention import MultiHeadAttention, SelfAttention
+from selfattn_course.grading.spec import cases as C
+from selfattn_course.grading.spec.calls import LayerSpec, ModuleRunner
+from selfattn_course.grading.spec.cases import Case
+from selfattn_course.grading.spec.registry import FunctionTask, Mistake, Property
+from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
 
 FROM_SCRATCH = ATTENTION_BUILTINS + (
     "selfattn_course.masks.key_padding_to_attention",

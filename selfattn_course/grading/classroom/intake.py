@@ -39,10 +39,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course
-from .course import CHAPTER, AutogradeRun, Submission
-from .execute import UNSAFE_ENVIRONMENT_VARIABLE
-from .report import TaskScore
+from selfattn_course.grading.autograde.execute import UNSAFE_ENVIRONMENT_VARIABLE
+from selfattn_course.grading.classroom import course
+from selfattn_course.grading.classroom.course import CHAPTER, AutogradeRun, Submission
+from selfattn_course.grading.classroom.report import TaskScore
 
 #: A notebook larger than this is refused before anything reads it into memory.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024

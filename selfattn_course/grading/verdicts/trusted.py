@@ -30,18 +30,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cases import run_seed
-from .checks import (
+from selfattn_course.grading.errors import CheckFailed
+from selfattn_course.grading.spec.cases import run_seed
+from selfattn_course.grading.spec.registry import AnswerTask, FunctionTask, Task, get_task
+from selfattn_course.grading.verdicts.compare import (
     case_header,
     check_answer,
     check_result,
     not_a_function,
     raised_message,
 )
-from .errors import CheckFailed
-from .payload import FORMAT, MIME_TYPE, GradingRun, MalformedPayload, decode, inputs_digest
-from .registry import AnswerTask, FunctionTask, Task, get_task
-from .source_checks import CodeCell, SourceReport, inspect_cells
+from selfattn_course.grading.verdicts.payload import (
+    FORMAT,
+    MIME_TYPE,
+    GradingRun,
+    MalformedPayload,
+    decode,
+    inputs_digest,
+)
+from selfattn_course.grading.verdicts.source_scan import CodeCell, SourceReport, inspect_cells
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .cases import Case, describe
+from selfattn_course.grading.spec.cases import Case, describe
 
 #: The file in the notebook's folder that tells the kernel it is being graded, and by which run.
 RUN_FILE = ".selfattn-course-grading.json"
@@ -99,7 +99,7 @@ class GradingRun:
     def fresh(cls, seed: int | None = None, devices: Sequence[str] | None = None) -> GradingRun:
         """A run with ``seed`` (default: 62 random bits) on ``devices`` (default: every available one)."""
         if devices is None:
-            from ..devices import available_devices
+            from selfattn_course.devices import available_devices
 
             devices = [str(device) for device in available_devices()]
         return cls(secrets.randbits(62) if seed is None else int(seed), tuple(map(str, devices)))

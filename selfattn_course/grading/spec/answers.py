@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CheckFailed
+from selfattn_course.grading.errors import CheckFailed
 
 
 class AnswerType:

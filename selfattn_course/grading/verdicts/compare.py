@@ -1,163 +1,40 @@
-"""The checks test cells run: call the learner's code on each case, compare with the reference.
+"""Verdicts on a learner's result: compare it with the reference, name the broken property and the mistake.
 
-The one function a notebook's test cell calls is :func:`check`::
-
-    check("ch02.masked_softmax", masked_softmax)               # visible tests
-    check("ch02.masked_softmax", masked_softmax, hidden=True)  # hidden tests
-
-It looks the task up in the registry (:mod:`selfattn_course.grading.registry`), runs the visible
-or the hidden cases, and either prints one line ("... 4 visible cases passed") or raises
-:class:`CheckFailed` whose message names the case, the call with the shapes of its inputs, the
-largest error (where and how big), the properties in words that the result breaks, and a hint when
-the result matches a known mistake.
-
-Nothing is written to stderr on success: nbgrader scores 0 a test cell that writes to stderr,
-so warnings raised while the learner's code runs are silenced.
-
-When the notebook is being graded (the grader wrote a :class:`~.payload.GradingRun` next to it),
-the hidden call decides nothing: it runs the learner's function on the cases drawn from the
-grading run's seed and hands what came back to the grader as a payload (:func:`hand_over`,
-:mod:`.payload`); the grader compares it with the reference in its own process
-(:mod:`.trusted`), so nothing the learner's code changes in the kernel can earn a point.
-The functions that do the comparing (:func:`check_result`, :func:`check_answer`) are the same
-in both places, and so are the messages.
+:func:`check_function` runs a learner's function on cases (the visible tests, in the kernel);
+:func:`check_result` and :func:`check_answer` decide one result or answer (the same functions
+decide a hand-over in the grader's process, :mod:`.trusted`, so the messages are the same in both
+places). A failure raises :class:`~selfattn_course.grading.errors.CheckFailed` whose message names
+the case, the call with the shapes of its inputs, the largest error (where and how big), the
+properties in words that the result breaks, and a hint when the result matches a known mistake.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..devices import available_devices
-from .cases import Case, describe, run_seed
-from .errors import CheckFailed
-from .forbid import ForbiddenCall, forbid_calls
-from .payload import (
-    MIME_TYPE,
-    GradingRun,
-    Unsendable,
-    answer_payload,
-    current_run,
-    function_payload,
-    not_callable_payload,
-    raised,
-    returned,
-)
-from .registry import AnswerTask, FunctionTask, get_task
+from selfattn_course.grading.errors import CheckFailed
+from selfattn_course.grading.spec.calls import provide, quiet
+from selfattn_course.grading.spec.cases import Case, describe
+from selfattn_course.grading.spec.registry import AnswerTask, FunctionTask
+from selfattn_course.grading.verdicts.forbid import ForbiddenCall, forbid_calls
+from selfattn_course.grading.verdicts.payload import Unsendable
 
 __all__ = [
-    "check",
     "check_function",
     "check_result",
     "check_answer",
     "compare_tensors",
-    "hand_over",
+    "run_learner",
     "CheckFailed",
 ]
 
 
-def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
-    """Check a learner's function or answer for the task ``task_id``; raise :class:`CheckFailed` if wrong.
-
-    Args:
-        task_id: ``"chNN.<name>"``, a key of the registry.
-        submission: the learner's function (function tasks) or value (answer tasks).
-        hidden: run the hidden cases (random inputs, edge cases, every available device, the
-            comparison of answers) instead of the visible ones. While the notebook is graded this
-            only hands the results to the grader (:func:`hand_over`); elsewhere (an instructor
-            running the source notebook) it checks here and says so.
-
-    Returns None on purpose: nbgrader reads a number that a test cell displays as partial credit.
-    """
-    task = get_task(task_id)
-    if hidden:
-        run = current_run()
-        if run is not None:
-            hand_over(task, submission, run)
-            return
-    level = "hidden" if hidden else "visible"
-    try:
-        if isinstance(task, FunctionTask):
-            cases = task.hidden_cases(available_devices()) if hidden else task.visible_cases()
-            passed = check_function(task, submission, cases, level=level)
-        else:
-            passed = check_answer(task, submission, hidden=hidden)
-    except CheckFailed as failure:
-        # Raise from here so the learner's traceback is short: their cell, then this line.
-        raise failure.with_traceback(None)
-    noun = "case" if isinstance(task, FunctionTask) else "check"
-    where = " in this kernel (when graded, the grader checks the results itself)" if hidden else ""
-    print(f"{task.id}: {passed} {level} {noun}{'s' if passed != 1 else ''} passed{where}")
-
-
-def hand_over(task: FunctionTask | AnswerTask, submission: Any, run: GradingRun) -> None:
-    """While grading: run ``submission`` on every case of ``task`` (visible, then hidden on the
-    run's devices), drawn from the run's seed, and display the payload for the grader.
-
-    Nothing is compared here and nothing is printed on success or failure: the grader reads the
-    payload after the run (:mod:`.trusted`). An exception in the learner's code is recorded for
-    its case, so one failing case does not hide the others.
-    """
-    with run_seed(run.seed):
-        if isinstance(task, AnswerTask):
-            payload = answer_payload(task.id, run, submission)
-        elif not callable(submission):
-            payload = not_callable_payload(task.id, run, submission)
-        else:
-            cases = [*task.visible_cases(), *task.hidden_cases(run.torch_devices())]
-            outcomes = []
-            for case in cases:
-                try:
-                    outcomes.append(returned(run_learner(task, submission, case.copy())))
-                except Exception as error:
-                    outcomes.append(raised(error))
-            payload = function_payload(task.id, run, cases, outcomes)
-    from IPython.display import publish_display_data  # only kernels hand results over
-
-    summary = f"{task.id}: results handed to the grader"
-    publish_display_data({MIME_TYPE: payload, "text/plain": summary})
-
-
 # --- function tasks -----------------------------------------------------------------------------
-
-
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Silence Python warnings (they would go to stderr and cost the test cell its points)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-@contextmanager
-def provide(fn: Callable[..., Any], provided: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
-    """Bind ``provided`` names in ``fn``'s module namespace for the block, then restore them.
-
-    For a notebook function that namespace is the notebook's, so ``attention`` calling
-    ``masked_softmax`` gets the reference one while ``attention`` is checked.
-    """
-    namespace = getattr(inspect.unwrap(fn), "__globals__", None)
-    if not provided or namespace is None:
-        yield
-        return
-    missing = object()
-    saved = {name: namespace.get(name, missing) for name in provided}
-    namespace.update(provided)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
 
 
 def check_function(

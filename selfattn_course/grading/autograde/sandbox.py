@@ -129,7 +129,10 @@ def default_readonly_paths() -> tuple[str, ...]:
     The package's folder matters for an editable install (the folder lives outside
     ``site-packages``); for a regular install it lies inside the prefix already.
     """
-    package_dir = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve()  # selfattn_course/grading/autograde/sandbox.py
+    package_dir = next(
+        (folder for folder in here.parents if folder.name == "selfattn_course"), here.parent
+    )
     candidates = (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, package_dir)
     return tuple(dict.fromkeys(os.path.abspath(path) for path in candidates))
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import CheckFailed
+from selfattn_course.grading.errors import CheckFailed
 
 #: What a task that asks for attention "from scratch" may not call: the package's references and
 #: torch's own attention (functional and module, and the function the module calls).

@@ -1,6 +1,6 @@
 """Runners: how a task calls an answer that is not a function from tensors to tensors.
 
-A :class:`~selfattn_course.grading.registry.FunctionTask` compares tensors. Its ``runner`` field,
+A :class:`~selfattn_course.grading.spec.registry.FunctionTask` compares tensors. Its ``runner`` field,
 ``(function, case) -> result``, adapts two other kinds of answer so that the same comparison,
 properties and hints apply:
 
@@ -18,18 +18,52 @@ matches exactly when the learner made that mistake.
 
 from __future__ import annotations
 
+import inspect
 import numbers
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from .cases import Case, describe
-from .checks import provide
+from selfattn_course.grading.spec.cases import Case, describe
 
-__all__ = ["returns_number", "LayerSpec", "ModuleRunner"]
+__all__ = ["returns_number", "LayerSpec", "ModuleRunner", "provide", "quiet"]
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence Python warnings (they would go to stderr and cost the test cell its points)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextmanager
+def provide(fn: Callable[..., Any], provided: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
+    """Bind ``provided`` names in ``fn``'s module namespace for the block, then restore them.
+
+    For a notebook function that namespace is the notebook's, so ``attention`` calling
+    ``masked_softmax`` gets the reference one while ``attention`` is checked.
+    """
+    namespace = getattr(inspect.unwrap(fn), "__globals__", None)
+    if not provided or namespace is None:
+        yield
+        return
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in provided}
+    namespace.update(provided)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
 
 
 def returns_number(function: Callable[..., Any], case: Case) -> torch.Tensor:
@@ -58,7 +92,7 @@ def returns_number(function: Callable[..., Any], case: Case) -> torch.Tensor:
 class LayerSpec:
     """How to build the layer of a case: ``cls(*init_args)``, with weights drawn from ``weights_seed``.
 
-    It is the first argument of a module task's :class:`~selfattn_course.grading.cases.Case`, so
+    It is the first argument of a module task's :class:`~selfattn_course.grading.spec.cases.Case`, so
     the failure message shows it: ``layer MultiHeadSelfAttention(16, 4) with weights from seed 5``
     (``class_name`` is the name the statement gives the class).
     """

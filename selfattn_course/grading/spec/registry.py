@@ -13,7 +13,7 @@ found by the prefix of the task id, so adding a chapter means adding one module 
 Two kinds of task:
 
 - :class:`FunctionTask`: the learner writes a function; it is called on generated
-  :class:`~selfattn_course.grading.cases.Case` s and compared with the reference.
+  :class:`~selfattn_course.grading.spec.cases.Case` s and compared with the reference.
 - :class:`AnswerTask`: the learner sets a variable (a number, a matrix, a choice, a set); it is
   checked for form (visible tests) and compared with the expected answer (hidden tests).
 """
@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from .answers import AnswerType
-from .cases import Case
+from selfattn_course.grading.spec.answers import AnswerType
+from selfattn_course.grading.spec.cases import Case
 
 TASK_ID = re.compile(r"^(?P<chapter>ch\d\d)\.(?P<name>[a-z][a-z0-9_]*)$")
 
@@ -85,7 +85,7 @@ class FunctionTask:
             failure names the broken idea, not just a number).
         mistakes: known wrong versions; a result that matches one gets its description as a hint.
         forbidden: dotted names of functions the learner's code must not call while it runs
-            (see :mod:`selfattn_course.grading.forbid`).
+            (see :mod:`selfattn_course.grading.verdicts.forbid`).
         provided: names in the learner's namespace bound to these functions while the task is
             checked, so that a mistake in an earlier task (say ``masked_softmax``) is counted there
             and not again here. The learner's own versions are restored afterwards.
@@ -120,7 +120,7 @@ class AnswerTask:
 
     Attributes:
         id: ``"chNN.<name>"``; ``name`` is also the variable's name in the notebook.
-        answer_type: how an answer is read and compared (:mod:`selfattn_course.grading.answers`).
+        answer_type: how an answer is read and compared (:mod:`selfattn_course.grading.spec.answers`).
         expected: the right answer, in the form ``answer_type.read`` returns.
         properties: checked by the visible tests on the learner's answer (they give feedback
             without giving the answer away), e.g. "each row of the weights sums to 1".
@@ -152,12 +152,12 @@ def chapter_of(task_id: str) -> str:
 def chapter_tasks(chapter: str) -> dict[str, Task]:
     """The tasks of one chapter, ``task id -> task``, in the order the module lists them."""
     try:
-        module = importlib.import_module(f"{__package__}.tasks.{chapter}")
+        module = importlib.import_module(f"selfattn_course.grading.tasks.{chapter}")
     except ModuleNotFoundError as error:
-        if error.name != f"{__package__}.tasks.{chapter}":
+        if error.name != f"selfattn_course.grading.tasks.{chapter}":
             raise
         raise KeyError(
-            f"no grading tasks for chapter {chapter!r}: {__package__}.tasks.{chapter} does not exist"
+            f"no grading tasks for chapter {chapter!r}: selfattn_course.grading.tasks.{chapter} does not exist"
         ) from None
     tasks: dict[str, Task] = {}
     for task in module.TASKS:
@@ -180,7 +180,7 @@ def get_task(task_id: str) -> Task:
 
 def registered_chapters() -> list[str]:
     """Every chapter that has a tasks module: ``["ch01", "ch02", ...]``."""
-    from . import tasks as tasks_package
+    from selfattn_course.grading import tasks as tasks_package
 
     return sorted(
         info.name

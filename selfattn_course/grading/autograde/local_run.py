@@ -26,10 +26,15 @@ from pathlib import Path
 from nbclient import NotebookClient
 from nbformat.notebooknode import NotebookNode
 
-from . import notebooks
-from .course import tool_env
-from .payload import GradingRun
-from .trusted import Verdict, apply_verdicts, calls_check, hide_hidden_tests
+from selfattn_course.grading import notebooks
+from selfattn_course.grading.classroom.course import tool_env
+from selfattn_course.grading.verdicts.payload import GradingRun
+from selfattn_course.grading.verdicts.trusted import (
+    Verdict,
+    apply_verdicts,
+    calls_check,
+    hide_hidden_tests,
+)
 
 
 @dataclass(frozen=True)

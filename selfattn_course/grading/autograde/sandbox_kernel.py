@@ -3,7 +3,7 @@
 Use it wherever a kernel manager class or instance is accepted::
 
     from nbclient import NotebookClient
-    from selfattn_course.grading.sandbox_kernel import SandboxedKernelManager
+    from selfattn_course.grading.autograde.sandbox_kernel import SandboxedKernelManager
 
     km = SandboxedKernelManager(kernel_name="python3", memory_bytes=2 << 30, wall_seconds=300)
     client = NotebookClient(nb, km=km, resources={"metadata": {"path": notebook_folder}})
@@ -12,7 +12,7 @@ Use it wherever a kernel manager class or instance is accepted::
 or, from a traitlets configuration (``nbgrader_config.py``, nbconvert), where each limit is a
 configurable trait::
 
-    from selfattn_course.grading.sandbox_kernel import SandboxedKernelManager
+    from selfattn_course.grading.autograde.sandbox_kernel import SandboxedKernelManager
     c.NotebookClient.kernel_manager_class = SandboxedKernelManager
     c.SandboxedKernelManager.memory_bytes = 2 << 30
     c.SandboxedKernelManager.wall_seconds = 600
@@ -52,8 +52,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Float, Int, List, Unicode
 
-from . import sandbox
-from .sandbox import (
+from selfattn_course.grading.autograde import sandbox
+from selfattn_course.grading.autograde.sandbox import (
     SYSTEM_DIRS,
     SandboxConfig,
     SandboxUnavailable,

@@ -14,7 +14,7 @@ formgrader and ``selfattn-course grade`` all use them:
 - :class:`HideHiddenTests` (generate_feedback): replaces each hidden-test region of the source
   with one comment line and scrubs any output that shows it.
 
-The configuration lists them by dotted name (``"selfattn_course.grading.preprocessors.X"``), so
+The configuration lists them by dotted name (``"selfattn_course.grading.autograde.preprocessors.X"``), so
 reading it imports nothing.
 """
 
@@ -40,7 +40,7 @@ class StartTrustedChecks(NbGraderPreprocessor):
     ).tag(config=True)
 
     def preprocess(self, nb, resources):
-        from .payload import GradingRun
+        from selfattn_course.grading.verdicts.payload import GradingRun
 
         run = GradingRun.fresh(self.seed)
         folder = resources.get("metadata", {}).get("path") or "."
@@ -55,7 +55,7 @@ class VerifyTrustedChecks(NbGraderPreprocessor):
     """Decide the hidden tests in the grader's process and rewrite the test cells' outputs."""
 
     def preprocess(self, nb, resources):
-        from .trusted import apply_verdicts
+        from selfattn_course.grading.verdicts.trusted import apply_verdicts
 
         state = resources.get(RESOURCES_KEY, {})
         run_file = state.get("run_file")
@@ -79,7 +79,11 @@ class HideHiddenTests(NbGraderPreprocessor):
     """Feedback: show each hidden-test region as one comment line and scrub outputs."""
 
     def preprocess(self, nb, resources):
-        from .trusted import hidden_lines, hide_hidden_tests, scrub_outputs
+        from selfattn_course.grading.verdicts.trusted import (
+            hidden_lines,
+            hide_hidden_tests,
+            scrub_outputs,
+        )
 
         secret = hidden_lines(nb)
         for cell in nb.cells:

@@ -50,10 +50,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course
-from .course import CONFIG_FILE, Submission
-from .execute import UNSAFE_ENVIRONMENT_VARIABLE
-from .intake import Intake, Problem
+from selfattn_course.grading.autograde.execute import UNSAFE_ENVIRONMENT_VARIABLE
+from selfattn_course.grading.classroom import course
+from selfattn_course.grading.classroom.course import CONFIG_FILE, Submission
+from selfattn_course.grading.classroom.intake import Intake, Problem
 
 #: The coordinator's table in ``gradebook.db``: one row per stored unit.
 UNITS_TABLE = "selfattn_graded_units"
@@ -408,7 +408,7 @@ class Progress:
     """Counts, rate and ETA on the course's one-line progress bar."""
 
     def __init__(self, total: int, stream=None):
-        from .progress import ProgressBar
+        from selfattn_course.grading.classroom.progress import ProgressBar
 
         self.bar = ProgressBar(total, label="autograding", stream=stream)
         self.total = total
@@ -599,7 +599,7 @@ def grade_parallel(
 ) -> ParallelGraded:
     """Grade what ``intake`` accepted through ``runner`` (:class:`LocalRunner` or
     :class:`DaskRunner`), store every result here, record 0 for what the intake rejected."""
-    from .intake import _environment, record_zeros
+    from selfattn_course.grading.classroom.intake import _environment, record_zeros
 
     course_dir = Path(course_dir).resolve()
     started = time.perf_counter()

@@ -47,10 +47,10 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Int
 
-from . import sandbox
-from .notebooks import nbgrader_meta
-from .sandbox import MiB, SandboxUnavailable
-from .sandbox_kernel import SandboxedKernelManager
+from selfattn_course.grading.autograde import sandbox
+from selfattn_course.grading.autograde.sandbox import MiB, SandboxUnavailable
+from selfattn_course.grading.autograde.sandbox_kernel import SandboxedKernelManager
+from selfattn_course.grading.notebooks import nbgrader_meta
 
 #: ``ename`` of the error output on a cell the grader stopped (timeout, dead kernel, output cap).
 CELL_STOPPED = "CellStopped"
@@ -164,7 +164,7 @@ class GradingExecute(Execute):
         "file" the kernel would see could be anything the grader may read (the solutions)."""
         from nbgrader.coursedir import CourseDirectory
 
-        from .intake import unsafe_entries
+        from selfattn_course.grading.classroom.intake import unsafe_entries
 
         names = (self.resources or {}).get("nbgrader", {})
         if not names.get("student") or not names.get("assignment"):
