@@ -187,12 +187,5 @@ def swap_last_two(x: Array) -> Array:
     return x.transpose(-2, -1) if is_tensor(x) else np.swapaxes(x, -1, -2)
 
 
-def tril_mask(lq: int, lk: int, like: Array) -> Array:
-    """Boolean ``(lq, lk)`` array, True where ``j <= i`` (top-left aligned), of ``like``'s kind."""
-    if is_tensor(like):
-        return torch.ones(lq, lk, dtype=torch.bool, device=like.device).tril()
-    return np.tri(lq, lk, dtype=bool)
-
-
 def logical_and(a: Array, b: Array) -> Array:
     return torch.logical_and(a, b) if is_tensor(a) else np.logical_and(a, b)

@@ -286,23 +286,3 @@ def test_logical_and_agrees_between_libraries():
     assert_same_numbers(
         A.logical_and(a, b), A.logical_and(torch.from_numpy(a), torch.from_numpy(b))
     )
-
-
-@pytest.mark.parametrize("lq, lk", [(3, 3), (2, 4), (4, 2)])
-def test_tril_mask_is_top_left_aligned_like_torch_is_causal(lq, lk):
-    # Query i may see key j exactly when j <= i, whatever Lq and Lk are:
-    expected = np.array([[j <= i for j in range(lk)] for i in range(lq)])
-    np.testing.assert_array_equal(A.tril_mask(lq, lk, like=np.zeros(1)), expected)
-    np.testing.assert_array_equal(A.tril_mask(lq, lk, like=torch.zeros(1)).numpy(), expected)
-
-
-def test_tril_mask_for_a_tensor_is_a_bool_tensor_on_its_device(device):
-    mask = A.tril_mask(2, 3, like=torch.zeros(1, device=device))
-    assert mask.dtype == torch.bool
-    assert mask.device.type == device.type
-
-
-def test_tril_mask_for_an_array_is_a_bool_array():
-    mask = A.tril_mask(2, 3, like=np.zeros(1))
-    assert isinstance(mask, np.ndarray)
-    assert mask.dtype == np.bool_

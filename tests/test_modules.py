@@ -50,7 +50,18 @@ def test_self_attention_is_softmax_of_scaled_scores_over_keys_times_values():
     out, got_weights = layer(x, need_weights=True)
     assert_close(got_weights, weights)
     assert_close(out, weights @ v)
-    assert_close(layer(x), out)
+    assert_close(layer(x)[0], out)
+
+
+def test_self_attention_and_multi_head_attention_return_out_and_weights_alike():
+    # Both return (out, weights) like nn.MultiheadAttention; weights is None unless asked for.
+    x = randn(2, 5, 8)
+    for layer in (SelfAttention(8), MultiHeadAttention(8, 2)):
+        out, weights = layer(x)
+        assert out.shape == (2, 5, 8) and weights is None
+        out_too, weights = layer(x, need_weights=True)
+        assert_close(out_too, out)
+        assert weights.shape == (2, 5, 5)
 
 
 def test_self_attention_weight_rows_sum_to_one_over_the_keys_on_a_batch():
@@ -62,15 +73,15 @@ def test_self_attention_weight_rows_sum_to_one_over_the_keys_on_a_batch():
 def test_self_attention_treats_each_batch_item_on_its_own():
     layer = SelfAttention(8)
     x = randn(3, 5, 8)
-    batched = layer(x)
+    batched, _ = layer(x)
     for b in range(3):
-        assert_close(batched[b], layer(x[b]))
+        assert_close(batched[b], layer(x[b])[0])
 
 
 def test_self_attention_accepts_any_leading_dims():
     layer = SelfAttention(4)
     x = randn(2, 3, 5, 4)
-    assert_close(layer(x), layer(x.reshape(6, 5, 4)).reshape(2, 3, 5, 4))
+    assert_close(layer(x)[0], layer(x.reshape(6, 5, 4))[0].reshape(2, 3, 5, 4))
 
 
 class SeedSelfAttention(nn.Module):
@@ -98,11 +109,11 @@ def test_self_attention_agrees_with_the_seed_where_the_seed_works_and_runs_where
     seed.value_linear.load_state_dict(ours.v_proj.state_dict())
     x = randn(2, 5, 8)
     # One unbatched (L, d) sequence: transpose(0, 1) is the key transpose and dim=1 is the key axis.
-    assert_close(ours(x[0]), seed(x[0]))
+    assert_close(ours(x[0])[0], seed(x[0]))
     # A batch (B, L, d): transpose(0, 1) swaps batch and sequence, and the matmul fails.
     with pytest.raises(RuntimeError):
         seed(x)
-    assert ours(x).shape == (2, 5, 8)
+    assert ours(x)[0].shape == (2, 5, 8)
 
 
 def test_self_attention_causal_output_ignores_later_positions():
@@ -110,15 +121,17 @@ def test_self_attention_causal_output_ignores_later_positions():
     x = randn(1, 6, 4)
     changed = x.clone()
     changed[:, 3:] = randn(1, 3, 4, seed=1)
-    assert_close(layer(x, causal=True)[:, :3], layer(changed, causal=True)[:, :3])
-    assert not torch.allclose(layer(x, causal=True)[:, 3:], layer(changed, causal=True)[:, 3:])
+    out, _ = layer(x, causal=True)
+    out_changed, _ = layer(changed, causal=True)
+    assert_close(out[:, :3], out_changed[:, :3])
+    assert not torch.allclose(out[:, 3:], out_changed[:, 3:])
 
 
 def test_self_attention_causal_equals_a_lower_triangular_mask():
     layer = SelfAttention(4)
     x = randn(2, 5, 4)
     lower = torch.ones(5, 5, dtype=torch.bool).tril()
-    assert_close(layer(x, causal=True), layer(x, mask=lower))
+    assert_close(layer(x, causal=True)[0], layer(x, mask=lower)[0])
 
 
 def test_self_attention_all_masked_row_gives_zero_not_nan():
@@ -142,7 +155,7 @@ def test_self_attention_gradcheck_float64():
     layer = SelfAttention(4).double()
     x = randn(2, 3, 4, dtype=torch.float64).requires_grad_()
     mask = torch.tensor([[True, True, False], [True, True, True], [False, True, True]])
-    assert torch.autograd.gradcheck(lambda x: layer(x, mask=mask), (x,))
+    assert torch.autograd.gradcheck(lambda x: layer(x, mask=mask)[0], (x,))
 
 
 @pytest.mark.parametrize(
@@ -231,7 +244,7 @@ def test_mha_with_one_head_is_self_attention_then_the_output_projection():
     single.k_proj.load_state_dict(mha.k_proj.state_dict())
     single.v_proj.load_state_dict(mha.v_proj.state_dict())
     x = randn(2, 5, 4)
-    assert_close(mha(x, causal=True)[0], mha.out_proj(single(x, causal=True)))
+    assert_close(mha(x, causal=True)[0], mha.out_proj(single(x, causal=True)[0]))
 
 
 def test_mha_key_and_value_default_to_query():

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from selfattn_course.attention import scaled_dot_product_attention
 from selfattn_course.attention.sdpa import allowed_positions, check_qkv, resolve_scale
+from selfattn_course.masks import causal_mask
 
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 
@@ -780,3 +781,15 @@ def test_zero_keys_give_zero_output_like_torch():
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
     out_np = scaled_dot_product_attention(q.numpy(), k.numpy(), v.numpy())
     np.testing.assert_array_equal(out_np, np.zeros((2, 3, 5)))
+
+
+@pytest.mark.parametrize("lq, lk", [(3, 3), (2, 4), (4, 2)])
+def test_causal_numpy_and_torch_use_the_same_top_left_mask(lq, lk):
+    # causal=True is masks.causal_mask (query i sees keys j <= i), for NumPy as for torch.
+    generator = np.random.default_rng(0)
+    q, k, v = (generator.standard_normal(shape) for shape in ((lq, 4), (lk, 4), (lk, 3)))
+    expected = scaled_dot_product_attention(q, k, v, causal_mask(lq, lk).numpy())
+    got_numpy = scaled_dot_product_attention(q, k, v, causal=True)
+    got_torch = scaled_dot_product_attention(*map(torch.from_numpy, (q, k, v)), causal=True)
+    np.testing.assert_allclose(got_numpy, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got_torch.numpy(), expected, rtol=1e-12, atol=1e-12)

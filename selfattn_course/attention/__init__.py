@@ -8,10 +8,14 @@ boolean masks are True where attention is allowed):
 - :func:`chunked_attention` - the same result block by block with an online softmax, O(L) memory.
 - :func:`sliding_window_attention` - each query sees keys within a window.
 
-Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`TransformerBlock`.
+Heads (torch): :func:`split_heads` ``(B, L, d) -> (B, h, L, d/h)`` and its inverse :func:`merge_heads`.
+
+Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`TransformerBlock`;
+each ``forward`` returns ``(out, weights)``, ``weights`` None unless ``need_weights=True``.
 """
 
 from .chunked import chunked_attention
+from .heads import merge_heads, split_heads
 from .modules import MultiHeadAttention, SelfAttention, TransformerBlock
 from .sdpa import scaled_dot_product_attention
 from .sliding_window import sliding_window_attention
@@ -22,6 +26,8 @@ __all__ = [
     "scaled_dot_product_attention",
     "chunked_attention",
     "sliding_window_attention",
+    "split_heads",
+    "merge_heads",
     "SelfAttention",
     "MultiHeadAttention",
     "TransformerBlock",

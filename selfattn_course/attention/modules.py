@@ -42,6 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import _arrays as A
+from .heads import merge_heads, split_heads
 from .sdpa import scaled_dot_product_attention
 
 
@@ -96,13 +97,15 @@ class SelfAttention(nn.Module):
             need_weights: also return the attention weights.
 
         Returns:
-            ``out`` of shape ``(..., L, d_model)``, or ``(out, weights)`` with weights ``(..., L, L)``.
+            ``(out, weights)``, as :class:`MultiHeadAttention` and ``nn.MultiheadAttention`` do:
+            ``out`` of shape ``(..., L, d_model)``, ``weights`` of shape ``(..., L, L)`` when
+            ``need_weights`` is True, else ``None``.
         """
         check_features("x", x, self.d_model, "d_model", like=self.q_proj.weight)
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # each (..., L, d_model)
-        return scaled_dot_product_attention(
-            q, k, v, mask, causal=causal, return_weights=need_weights
-        )
+        if not need_weights:
+            return scaled_dot_product_attention(q, k, v, mask, causal=causal), None
+        return scaled_dot_product_attention(q, k, v, mask, causal=causal, return_weights=True)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}"
@@ -227,28 +230,18 @@ class MultiHeadAttention(nn.Module):
         self._check_inputs(query, key, value)
         mask = self._mask_for_heads(mask, query.shape[0], query.shape[1], key.shape[1])
 
-        q = self._split_heads(self.q_proj(query))  # (B, H, Lq, d_k)
-        k = self._split_heads(self.k_proj(key))  # (B, H, Lk, d_k)
-        v = self._split_heads(self.v_proj(value))  # (B, H, Lk, d_k)
+        q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Lq, d_k)
+        k = split_heads(self.k_proj(key), self.num_heads)  # (B, H, Lk, d_k)
+        v = split_heads(self.v_proj(value), self.num_heads)  # (B, H, Lk, d_k)
         dropout_p = self.dropout if self.training else 0.0
         heads, weights = scaled_dot_product_attention(
             q, k, v, mask, causal=causal, dropout_p=dropout_p, return_weights=True
         )  # heads (B, H, Lq, d_k), weights (B, H, Lq, Lk)
-        out = self.out_proj(self._merge_heads(heads))  # (B, Lq, E)
+        out = self.out_proj(merge_heads(heads))  # (B, Lq, E)
 
         if not need_weights:
             return out, None
         return out, (weights.mean(dim=1) if average_attn_weights else weights)
-
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, L, E) -> (B, H, L, d_k)``: head ``i`` gets features ``i*d_k`` to ``(i+1)*d_k``."""
-        batch, length, _ = x.shape
-        return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
-
-    def _merge_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, H, L, d_k) -> (B, L, E)``: the heads' outputs concatenated, the inverse of the split."""
-        batch, _, length, _ = x.shape
-        return x.transpose(1, 2).reshape(batch, length, self.embed_dim)
 
     def _check_inputs(self, query, key, value) -> None:
         like = self.q_proj.weight

@@ -31,6 +31,7 @@ import torch
 
 from .. import _arrays as A
 from .._arrays import Array
+from ..masks import causal_mask
 from .softmax import softmax
 
 
@@ -81,7 +82,9 @@ def allowed_positions(q: Array, mask: Array | None, causal: bool, lq: int, lk: i
     """The boolean (True = may attend) mask combining ``mask`` and a top-left causal mask."""
     if not causal:
         return mask
-    lower = A.tril_mask(lq, lk, like=q)
+    lower = causal_mask(lq, lk, device=q.device if A.is_tensor(q) else None)
+    if not A.is_tensor(q):
+        lower = lower.numpy()
     return lower if mask is None else A.logical_and(mask, lower)
 
 

@@ -1,0 +1,45 @@
+"""Splitting a layer's features into heads and putting them back: the reshapes of multi-head attention.
+
+A layer of width ``d_model`` with ``h`` heads gives head ``t`` the block of features
+``t·d_k .. (t+1)·d_k - 1``, where ``d_k = d_model / h``::
+
+    split_heads:  (B, L, d_model)  -> (B, h, L, d_k)     reshape to (B, L, h, d_k), then swap L and h
+    merge_heads:  (B, h, L, d_k)   -> (B, L, h·d_k)      the inverse: swap back, then flatten
+
+A reshape alone, ``(B, L, d) -> (B, h, L, d_k)``, would run without an error and mix positions
+between heads: the transpose is what keeps every token's features together.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["split_heads", "merge_heads"]
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``(B, L, d_model) -> (B, h, L, d_model / h)``: head ``t`` gets features ``t·d_k .. (t+1)·d_k - 1``.
+
+    Raises:
+        ValueError: ``x`` is not 3-D, or ``num_heads`` does not divide its last dim.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape (B, L, d_model), got shape {tuple(x.shape)}")
+    batch, length, width = x.shape
+    if num_heads < 1 or width % num_heads:
+        raise ValueError(
+            f"num_heads={num_heads} must divide the last dim of x, got x of shape {tuple(x.shape)}"
+        )
+    return x.reshape(batch, length, num_heads, width // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(B, h, L, d_k) -> (B, L, h·d_k)``: the heads side by side, the inverse of :func:`split_heads`.
+
+    Raises:
+        ValueError: ``x`` is not 4-D.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must have shape (B, h, L, d_k), got shape {tuple(x.shape)}")
+    batch, heads, length, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
