@@ -22,6 +22,7 @@ Needs only torch, triton, numpy and pytest. Exits 1 when a test fails or the out
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import subprocess
@@ -270,7 +271,7 @@ def median_ms(fn) -> float:
 
 
 def sweep_tiles(rows: list[dict], budget_s: float) -> list[dict]:
-    """Time every tile of SWEEP_TILES at each benchmarked shape, worst ratio first, within budget."""
+    """Time every tile of SWEEP_TILES at each benchmarked shape, worst ratio first, in budget_s."""
     from selfattn_course.kernels.flash_attention import _launch
 
     started = time.perf_counter()
@@ -285,13 +286,10 @@ def sweep_tiles(rows: list[dict], budget_s: float) -> list[dict]:
             if time.perf_counter() - started > budget_s:
                 print(f"sweep budget of {budget_s:.0f} s spent", flush=True)
                 return results
-            config = dict(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"), tile))
+            config = dict(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"), tile, strict=True))
             entry = {"dtype": row["dtype"], "d": d, "causal": causal, "tile": list(tile)}
             try:
-
-                def ours(config=config):
-                    return _launch(q, k, v, causal, scale, config)
-
+                ours = functools.partial(_launch, q, k, v, causal, scale, config)
                 difference = (ours().float() - expected).abs()
                 entry["agrees"] = bool((difference <= AGREEMENT * (1.0 + expected.abs())).all())
                 entry["ms"] = round(median_ms(ours), 4)
@@ -325,21 +323,26 @@ def best_tiles(sweep: list[dict]) -> list[dict]:
 
 
 def print_table(rows) -> None:
-    header = f"{'dtype':>9} {'d':>4} {'causal':>6} {'flash ms':>9} {'torch ms':>9} {'flash TF/s':>10} {'torch TF/s':>10} {'ratio':>6} {'max diff':>9}  best config"
+    header = (
+        f"{'dtype':>9} {'d':>4} {'causal':>6} {'flash ms':>9} {'torch ms':>9} "
+        f"{'flash TF/s':>10} {'torch TF/s':>10} {'ratio':>6} {'max diff':>9}  best config"
+    )
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         if "error" in r:
-            print(
-                f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6}  failed: {r['error'].strip().splitlines()[-1]}"
-            )
+            last_line = r["error"].strip().splitlines()[-1]
+            print(f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6}  failed: {last_line}")
             continue
         print(
-            f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6} {r['flash_ms']:>9.3f} {r['torch_flash_ms']:>9.3f} "
-            f"{r['flash_tflops']:>10.1f} {r['torch_flash_tflops']:>10.1f} {r['ratio']:>6.2f} {r['max_abs_diff']:>9.2e}  "
+            f"{r['dtype']:>9} {r['d']:>4} {str(r['causal']):>6} "
+            f"{r['flash_ms']:>9.3f} {r['torch_flash_ms']:>9.3f} "
+            f"{r['flash_tflops']:>10.1f} {r['torch_flash_tflops']:>10.1f} "
+            f"{r['ratio']:>6.2f} {r['max_abs_diff']:>9.2e}  "
             f"{r['best_config']}"
         )
     print(
-        f"(ratio = torch time / flash time; target >= {TARGET_RATIO}; B={BATCH}, H={HEADS}, N={SEQ_LEN})\n"
+        f"(ratio = torch time / flash time; target >= {TARGET_RATIO}; "
+        f"B={BATCH}, H={HEADS}, N={SEQ_LEN})\n"
     )
 
 

@@ -191,7 +191,7 @@ def format_table(results: list[dict]) -> str:
     for r in sorted(results, key=lambda r: (r["causal"], r["n"], order.index(r["variant"]))):
         first = (r["variant"], r["n"], str(r["causal"]))
         if "error" in r:
-            cells = [f"{value:>{width}}" for value, (_, width) in zip(first, COLUMNS)]
+            cells = [f"{value:>{width}}" for value, (_, width) in zip(first, COLUMNS, strict=False)]
             lines.append(" ".join(cells) + "  " + r["error"])
             continue
         values = (
@@ -205,7 +205,9 @@ def format_table(results: list[dict]) -> str:
             f"{r['percent_of_matmul']:.0f}",
             f"{r['max_error']:.0e}",
         )
-        lines.append(" ".join(f"{value:>{width}}" for value, (_, width) in zip(values, COLUMNS)))
+        lines.append(
+            " ".join(f"{value:>{width}}" for value, (_, width) in zip(values, COLUMNS, strict=True))
+        )
     return "\n".join(lines)
 
 

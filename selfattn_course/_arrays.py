@@ -82,7 +82,7 @@ def is_floating(x: Array) -> bool:
 
 
 def check_same_kind(**arrays: Array) -> None:
-    """Raise ``TypeError`` for a non-array or a mix of NumPy and torch; ``ValueError`` across devices.
+    """Raise ``TypeError`` for a non-array or a NumPy/torch mix; ``ValueError`` across devices.
 
     ``None`` values are skipped, so optional arguments can be passed as they are.
     """
@@ -119,7 +119,7 @@ def broadcast_shape(
     """Raise ``ValueError`` unless ``shape`` broadcasts to ``target`` (NumPy rules, one way)."""
     shape, target = tuple(int(s) for s in shape), tuple(int(s) for s in target)
     ok = len(shape) <= len(target) and all(
-        s in (1, t) for s, t in zip(reversed(shape), reversed(target))
+        s in (1, t) for s, t in zip(reversed(shape), reversed(target), strict=False)
     )
     if not ok:
         raise ValueError(

@@ -15,7 +15,7 @@ def _mps_available() -> bool:
 
 
 def available_devices() -> list[torch.device]:
-    """Every device torch can use here, CPU first: ``[cpu]``, ``[cpu, cuda:0, ...]``, ``[cpu, mps]``."""
+    """Every device torch can use, CPU first: ``[cpu]``, ``[cpu, cuda:0, ...]``, ``[cpu, mps]``."""
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         devices += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]

@@ -291,7 +291,7 @@ def test_gradients_match_reference():
     for attention in (chunked_attention, scaled_dot_product_attention):
         out = attention(q, k, v, causal=True)
         grads.append(torch.autograd.grad(out.square().sum(), (q, k, v)))
-    for chunked, reference in zip(*grads):
+    for chunked, reference in zip(*grads, strict=True):
         torch.testing.assert_close(chunked, reference, atol=1e-12, rtol=0)
 
 

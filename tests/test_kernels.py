@@ -129,13 +129,16 @@ def run_case(case: Case, device) -> dict:
             expected, exact, grad_out.to(out.dtype).double(), allow_unused=True
         )
         expected_grads = [
-            torch.zeros_like(x) if g is None else g for g, x in zip(expected_grads, exact)
+            torch.zeros_like(x) if g is None else g
+            for g, x in zip(expected_grads, exact, strict=True)
         ]
         report["grad_dtypes"] = [str(g.dtype) for g in grads]
-        report["grad_shapes_match"] = all(g.shape == x.shape for g, x in zip(grads, inputs))
+        report["grad_shapes_match"] = all(
+            g.shape == x.shape for g, x in zip(grads, inputs, strict=True)
+        )
         report["max_grad_error"] = max(
             float((g.double() - e).abs().max() / e.abs().max().clamp_min(1.0)) if e.numel() else 0.0
-            for g, e in zip(grads, expected_grads)
+            for g, e in zip(grads, expected_grads, strict=True)
         )
     return report
 

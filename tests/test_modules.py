@@ -322,7 +322,8 @@ def test_mha_all_masked_row_gives_zero_attention_not_nan():
         ),
         (
             torch.ones(3, 4, 6, dtype=torch.bool),
-            r"mask of shape \(3, 4, 6\) does not broadcast to \(batch, Lq, Lk\) of shape \(2, 4, 6\)",
+            r"mask of shape \(3, 4, 6\) does not broadcast to \(batch, Lq, Lk\) "
+            r"of shape \(2, 4, 6\)",
         ),
         (
             torch.ones(2, 3, 4, 6, dtype=torch.bool),
@@ -413,7 +414,7 @@ def test_mha_reset_parameters_with_a_generator_is_reproducible():
     first.reset_parameters(torch.Generator().manual_seed(4))
     torch.manual_seed(999)  # the global generator must not matter
     second.reset_parameters(torch.Generator().manual_seed(4))
-    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     third = MultiHeadAttention(8, 2, kdim=3)
     third.reset_parameters(torch.Generator().manual_seed(5))
@@ -434,7 +435,7 @@ def test_modules_are_reproducible_under_manual_seed():
     a = TransformerBlock(8, 2, 16)
     torch.manual_seed(0)
     b = TransformerBlock(8, 2, 16)
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name
 
 
@@ -768,7 +769,7 @@ def test_block_reset_parameters_with_a_generator_is_reproducible():
         b.norm1.weight.fill_(2.0)
     a.reset_parameters(torch.Generator().manual_seed(0))
     b.reset_parameters(torch.Generator().manual_seed(0))
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name
 
 

@@ -421,7 +421,7 @@ def test_dropout_p_zero_is_identity(library):
     with_zero = scaled_dot_product_attention(
         q, k, v, dropout_p=0.0, generator=generator, return_weights=True
     )
-    for a, b in zip(without, with_zero):
+    for a, b in zip(without, with_zero, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -571,7 +571,9 @@ def test_gradients_match_torch_sdpa_gradients():
         t.grad = None
     float_mask = bias.masked_fill(~mask, float("-inf"))
     (F.scaled_dot_product_attention(q, k, v, attn_mask=float_mask) * upstream).sum().backward()
-    for name, got, expected in zip("q k v bias".split(), ours, (q.grad, k.grad, v.grad, bias.grad)):
+    for name, got, expected in zip(
+        "q k v bias".split(), ours, (q.grad, k.grad, v.grad, bias.grad), strict=True
+    ):
         torch.testing.assert_close(
             got, expected, atol=1e-12, rtol=0, msg=lambda m, name=name: f"{name}: {m}"
         )

@@ -8,10 +8,12 @@ boolean masks are True where attention is allowed):
 - :func:`chunked_attention` - the same result block by block with an online softmax, O(L) memory.
 - :func:`sliding_window_attention` - each query sees keys within a window.
 
-Heads (torch): :func:`split_heads` ``(B, L, d) -> (B, h, L, d/h)`` and its inverse :func:`merge_heads`.
+Heads (torch): :func:`split_heads` ``(B, L, d) -> (B, h, L, d/h)`` and its inverse
+:func:`merge_heads`.
 
-Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`TransformerBlock`;
-each ``forward`` returns ``(out, weights)``, ``weights`` None unless ``need_weights=True``.
+Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`TransformerBlock`.
+The two attention layers' ``forward`` returns ``(out, weights)``, ``weights`` None unless
+``need_weights=True``; the block's returns ``out``.
 """
 
 from .chunked import chunked_attention

@@ -1,10 +1,10 @@
-"""Splitting a layer's features into heads and putting them back: the reshapes of multi-head attention.
+"""The reshapes of multi-head attention: a layer's features split into heads and merged back.
 
 A layer of width ``d_model`` with ``h`` heads gives head ``t`` the block of features
 ``t·d_k .. (t+1)·d_k - 1``, where ``d_k = d_model / h``::
 
-    split_heads:  (B, L, d_model)  -> (B, h, L, d_k)     reshape to (B, L, h, d_k), then swap L and h
-    merge_heads:  (B, h, L, d_k)   -> (B, L, h·d_k)      the inverse: swap back, then flatten
+    split_heads:  (B, L, d_model) -> (B, h, L, d_k)   reshape to (B, L, h, d_k), then swap L and h
+    merge_heads:  (B, h, L, d_k)  -> (B, L, h·d_k)    the inverse: swap back, then flatten
 
 A reshape alone, ``(B, L, d) -> (B, h, L, d_k)``, would run without an error and mix positions
 between heads: the transpose is what keeps every token's features together.
@@ -18,7 +18,9 @@ __all__ = ["split_heads", "merge_heads"]
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """``(B, L, d_model) -> (B, h, L, d_model / h)``: head ``t`` gets features ``t·d_k .. (t+1)·d_k - 1``.
+    """``(B, L, d_model) -> (B, h, L, d_k)``, ``d_k = d_model / h``: the features in head blocks.
+
+    Head ``t`` gets features ``t·d_k .. (t+1)·d_k - 1`` of every position.
 
     Raises:
         ValueError: ``x`` is not 3-D, or ``num_heads`` does not divide its last dim.
@@ -34,7 +36,7 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """``(B, h, L, d_k) -> (B, L, h·d_k)``: the heads side by side, the inverse of :func:`split_heads`.
+    """``(B, h, L, d_k) -> (B, L, h·d_k)``: the heads side by side; inverts :func:`split_heads`.
 
     Raises:
         ValueError: ``x`` is not 4-D.

@@ -52,7 +52,8 @@ class SelfAttention(nn.Module):
     .. math::
 
         Q = X W_Q + b_Q,\\quad K = X W_K + b_K,\\quad V = X W_V + b_V,\\qquad
-        \\operatorname{out} = \\operatorname{softmax}\\!\\left(\\frac{Q K^\\top}{\\sqrt{d}}\\right) V
+        \\operatorname{out} =
+        \\operatorname{softmax}\\!\\left(\\frac{Q K^\\top}{\\sqrt{d}}\\right) V
 
     This is the layer of the seed Q&A's question 5, done right. The seed wrote
     ``query @ key.transpose(0, 1)`` and ``nn.Softmax(dim=1)``, which only works for one unbatched
@@ -261,7 +262,7 @@ class MultiHeadAttention(nn.Module):
             )
 
     def _mask_for_heads(self, mask, batch: int, lq: int, lk: int):
-        """Check ``mask`` and give a rank-3 ``(B, Lq, Lk)`` mask its head dim: ``(B, 1, Lq, Lk)``."""
+        """Check ``mask``; give a rank-3 ``(B, Lq, Lk)`` mask its head dim, ``(B, 1, Lq, Lk)``."""
         if mask is None:
             return None
         A.check_array("mask", mask)
@@ -297,7 +298,8 @@ class MultiHeadAttention(nn.Module):
             raise TypeError(f"m must be an nn.MultiheadAttention, got {type(m).__name__}")
         if m.bias_k is not None or m.add_zero_attn:
             raise ValueError(
-                "from_torch does not support nn.MultiheadAttention with add_bias_kv or add_zero_attn"
+                "from_torch does not support nn.MultiheadAttention with add_bias_kv "
+                "or add_zero_attn"
             )
         bias = m.in_proj_bias is not None
         module = cls(
@@ -311,7 +313,7 @@ class MultiHeadAttention(nn.Module):
         biases = m.in_proj_bias.chunk(3) if bias else (None, None, None)
         with torch.no_grad():
             for linear, weight, b in zip(
-                (module.q_proj, module.k_proj, module.v_proj), weights, biases
+                (module.q_proj, module.k_proj, module.v_proj), weights, biases, strict=True
             ):
                 linear.weight.copy_(weight)
                 if b is not None:
@@ -397,14 +399,17 @@ class TransformerBlock(nn.Module):
         self.residual_dropout = nn.Dropout(dropout)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Redraw the attention and FFN weights (see theirs); LayerNorms back to scale 1, shift 0."""
+        """Redraw the attention and FFN weights (see theirs); LayerNorms to scale 1, shift 0."""
         self.self_attn.reset_parameters(generator)
         self.feed_forward.reset_parameters(generator)
         self.norm1.reset_parameters()
         self.norm2.reset_parameters()
 
     def forward(self, x: torch.Tensor, *, mask: torch.Tensor | None = None, causal: bool = False):
-        """``(B, L, d_model) -> (B, L, d_model)``; ``mask`` True = may attend, ``causal`` as in MHA."""
+        """``(B, L, d_model) -> (B, L, d_model)``.
+
+        ``mask`` (True = may attend) and ``causal`` as in :class:`MultiHeadAttention`.
+        """
         check_features(
             "x", x, self.self_attn.embed_dim, "d_model", like=self.norm1.weight, batched=True
         )
@@ -428,7 +433,8 @@ class TransformerBlock(nn.Module):
         ``layer`` (with ``batch_first=True``) once the masks are converted, since torch's are
         True = blocked::
 
-            ours = TransformerBlock.from_torch(layer)(x, mask=~src_key_padding_mask[:, None, None, :])
+            block = TransformerBlock.from_torch(layer)
+            ours = block(x, mask=~src_key_padding_mask[:, None, None, :])
             theirs = layer(x, src_key_padding_mask=src_key_padding_mask)
 
         Raises:
@@ -496,7 +502,8 @@ def check_features(
         )
     if x.shape[-1] != features:
         raise ValueError(
-            f"{name} must have last dim {features_name} = {features}, got shape {A.shape_str(x.shape)}"
+            f"{name} must have last dim {features_name} = {features}, "
+            f"got shape {A.shape_str(x.shape)}"
         )
     if x.dtype != like.dtype:
         raise TypeError(

@@ -142,7 +142,8 @@ def dropout(weights: Array, p: float, generator=None) -> Array:
     if A.is_tensor(weights):
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
-                f"generator for torch input must be a torch.Generator, got {type(generator).__name__}"
+                "generator for torch input must be a torch.Generator, "
+                f"got {type(generator).__name__}"
             )
         noise = torch.rand(
             weights.shape, generator=generator, device=weights.device, dtype=weights.dtype

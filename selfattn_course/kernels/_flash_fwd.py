@@ -1,4 +1,4 @@
-"""The Triton kernel behind :func:`selfattn_course.kernels.flash_attention`: FlashAttention-2 forward.
+"""The Triton kernel of :func:`selfattn_course.kernels.flash_attention`: FlashAttention-2 forward.
 
 This module imports ``triton`` at the top, so only :mod:`.flash_attention` imports it, and only
 when the kernel is first launched (a machine without Triton can still import the package).
@@ -123,7 +123,11 @@ def flash_attention_forward_kernel(
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,  # BLOCK_M must be a multiple of BLOCK_N
 ):
-    """Grid ``(cdiv(Lq, BLOCK_M), BH)``: program ``(m, bh)`` writes ``Out[bh, m*BLOCK_M : (m+1)*BLOCK_M]``."""
+    """Grid ``(cdiv(Lq, BLOCK_M), BH)``: program ``(m, bh)`` writes one ``BLOCK_M``-row tile.
+
+    The tile is ``Out[bh, t*BLOCK_M : (t+1)*BLOCK_M]`` with ``t = m``, or ``t = T - 1 - m`` (``T``
+    tiles) when ``CAUSAL``: the tiles with the most keys to see start first.
+    """
     if CAUSAL:
         # Later row tiles see more keys; launching them first evens out the tail of the grid.
         tile = tl.num_programs(0) - 1 - tl.program_id(0)

@@ -1,8 +1,9 @@
-"""``flash_attention``: exact attention computed by a fused Triton kernel (FlashAttention-2 forward).
+"""``flash_attention``: exact attention from a fused Triton kernel (FlashAttention-2 forward).
 
 .. math::
 
-    \\operatorname{Attention}(Q, K, V) = \\operatorname{softmax}\\!\\left(Q K^\\top \\cdot s\\right) V,
+    \\operatorname{Attention}(Q, K, V) =
+    \\operatorname{softmax}\\!\\left(Q K^\\top \\cdot s\\right) V,
     \\qquad s = 1/\\sqrt{d} \\text{ by default}
 
 Same numbers as :func:`selfattn_course.attention.scaled_dot_product_attention` (up to rounding),
@@ -75,7 +76,7 @@ def flash_attention(
 
 
 def _check_inputs(q, k, v) -> None:
-    """Raise unless ``flash_attention`` can run on ``q, k, v`` (checks all but Triton's presence)."""
+    """Raise unless ``flash_attention`` can run on ``q, k, v``; Triton's presence is not checked."""
     check_qkv(q, k, v)
     if not isinstance(q, torch.Tensor):
         raise TypeError(f"flash_attention takes torch tensors, got {type(q).__name__}")
@@ -86,14 +87,14 @@ def _check_inputs(q, k, v) -> None:
     for name, x in (("q", q), ("v", v)):
         if x.shape[-1] not in SUPPORTED_HEAD_DIMS:
             raise ValueError(
-                f"flash_attention supports head dims d in {SUPPORTED_HEAD_DIMS}, got d={x.shape[-1]} "
-                f"({name} of shape {shape_str(x.shape)})"
+                f"flash_attention supports head dims d in {SUPPORTED_HEAD_DIMS}, "
+                f"got d={x.shape[-1]} ({name} of shape {shape_str(x.shape)})"
             )
     if q.device.type != "cuda" and not _interpreter_requested():
         raise ValueError(
-            f"flash_attention runs on CUDA tensors, got tensors on {q.device}; set TRITON_INTERPRET=1 "
-            "before importing triton to run it on the CPU (slowly), or use "
-            "selfattn_course.attention.scaled_dot_product_attention there"
+            f"flash_attention runs on CUDA tensors, got tensors on {q.device}; "
+            "set TRITON_INTERPRET=1 before importing triton to run it on the CPU (slowly), "
+            "or use selfattn_course.attention.scaled_dot_product_attention there"
         )
 
 
@@ -107,7 +108,8 @@ def _kernel_module():
         return importlib.import_module("._flash_fwd", __package__)
     except ImportError as error:
         raise RuntimeError(
-            "flash_attention needs Triton (pip install triton; wheels exist for Linux x86_64 only): "
+            "flash_attention needs Triton "
+            "(pip install triton; wheels exist for Linux x86_64 only): "
             f"{error}"
         ) from error
 
@@ -127,17 +129,20 @@ class _FlashAttention(torch.autograd.Function):
         wanted = ctx.needs_input_grad[:3]
         if k.shape[-2] == 0:  # no keys: the output is 0 whatever the inputs
             return tuple(
-                torch.zeros_like(x) if needs else None for x, needs in zip((q, k, v), wanted)
+                torch.zeros_like(x) if needs else None
+                for x, needs in zip((q, k, v), wanted, strict=True)
             ) + (None, None)
         with torch.enable_grad():
             inputs = [
-                x.detach().float().requires_grad_(needs) for x, needs in zip((q, k, v), wanted)
+                x.detach().float().requires_grad_(needs)
+                for x, needs in zip((q, k, v), wanted, strict=True)
             ]
             out = scaled_dot_product_attention(*inputs, causal=ctx.causal, scale=ctx.scale)
-            targets = [x for x, needs in zip(inputs, wanted) if needs]
+            targets = [x for x, needs in zip(inputs, wanted, strict=True) if needs]
             grads = iter(torch.autograd.grad(out, targets, grad_out.float()))
         return tuple(
-            next(grads).to(x.dtype) if needs else None for x, needs in zip((q, k, v), wanted)
+            next(grads).to(x.dtype) if needs else None
+            for x, needs in zip((q, k, v), wanted, strict=True)
         ) + (None, None)
 
 
