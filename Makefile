@@ -9,10 +9,12 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to `alembic`; the venv's bin/ must come first on PATH.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: all venv test test-grading-all book bench bench-grading clean help sandbox-deps
+.PHONY: all venv test lint format test-grading-all book bench bench-grading clean help sandbox-deps
 
 help:
-	@echo "make test    create .venv if needed, install, run every test"
+	@echo "make test    create .venv if needed, install, lint, run every test"
+	@echo "make lint    ruff format --check and ruff check: package, tests, benchmarks, chapter cells"
+	@echo "make format  ruff format the same files, chapter and solution code cells included"
 	@echo "make test-grading-all   the bank of bad submissions on every chapter (make test: a sample)"
 	@echo "make book    create .venv if needed, install, build the book into _build/html"
 	@echo "make bench   time every attention variant (QUICK=1 for a short run)"
@@ -37,8 +39,23 @@ sandbox-deps:
 		echo "sandbox-deps: install bubblewrap (sudo apt-get install bubblewrap); sandbox tests will skip" >&2; \
 	fi
 
-test: $(STAMP) sandbox-deps
+test: $(STAMP) sandbox-deps lint
 	$(RUN) $(BIN)/python -m pytest
+
+# The formatter and linter (settings: [tool.ruff] in pyproject.toml). The code cells of the
+# chapters (book/) and of the solution sources (solutions/) are checked cell by cell by
+# selfattn_course/authoring/cells.py, which reports them at the page's own line numbers.
+PY_SOURCES := selfattn_course tests benchmarks nbgrader_config.py
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/python -m selfattn_course.authoring.cells book solutions
+
+format: $(STAMP)
+	$(BIN)/ruff format $(PY_SOURCES)
+	$(BIN)/ruff check --fix $(PY_SOURCES)
+	$(BIN)/python -m selfattn_course.authoring.cells --fix book solutions
 
 # The bank of broken and malicious submissions (tests/bad_submissions/) on every chapter, not
 # only on the sample `make test` grades.
