@@ -12,6 +12,10 @@ Every exercise notebook has the same shape::
 :func:`task_cells` writes the three cells of a task (so every test cell is the same two calls);
 :func:`tasks_of` reads them back. Cell metadata follows nbgrader's schema version 3:
 ``{"grade", "grade_id", "locked", "points", "schema_version", "solution", "task"}``.
+
+The solution notebooks are not written by hand: :mod:`selfattn_course.authoring.notebooks`
+builds each from its MyST text (``solutions/chNN/chNN.md``) and the chapter's task specs, with
+the cell writers below.
 """
 
 from __future__ import annotations
@@ -100,10 +104,12 @@ def task_cells(
     ]
 
 
-def new_exercise_notebook(cells: list[NotebookNode]) -> NotebookNode:
-    """A notebook of ``cells`` with the course's kernel (Python 3)."""
+def new_exercise_notebook(
+    cells: list[NotebookNode], kernelspec: dict | None = None
+) -> NotebookNode:
+    """A notebook of ``cells`` with ``kernelspec`` (default: the course's, Python 3)."""
     notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    notebook.metadata["kernelspec"] = dict(kernelspec or KERNELSPEC)
     notebook.metadata["language_info"] = {"name": "python"}
     return notebook
 
@@ -156,7 +162,8 @@ def tasks_of(notebook: NotebookNode) -> list[NotebookTask]:
 
 
 def has_failed(cell: NotebookNode) -> bool:
-    """True when an executed code cell shows an error or wrote to stderr (nbgrader's rule for 0 points)."""
+    """True when an executed code cell shows an error or wrote to stderr (nbgrader's rule for 0
+    points)."""
     return any(
         output.get("output_type") == "error"
         or (output.get("output_type") == "stream" and output.get("name") == "stderr")
@@ -166,6 +173,12 @@ def has_failed(cell: NotebookNode) -> bool:
 
 def read(path: str | Path) -> NotebookNode:
     return nbformat.read(str(path), as_version=4)
+
+
+def writes(notebook: NotebookNode) -> str:
+    """The notebook's JSON, exactly as :func:`write` puts it in a file."""
+    text = nbformat.writes(notebook)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def write(notebook: NotebookNode, path: str | Path) -> None:

@@ -99,7 +99,9 @@ class Numbers(AnswerType):
         return items
 
     def same(self, answer: tuple[float, ...], expected: tuple[float, ...]) -> bool:
-        return all(_close(a, e, self.rtol, self.atol) for a, e in zip(answer, expected))
+        return all(
+            _close(a, e, self.rtol, self.atol) for a, e in zip(answer, expected, strict=True)
+        )
 
 
 @dataclass(frozen=True)

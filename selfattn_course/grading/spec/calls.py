@@ -1,8 +1,8 @@
 """Runners: how a task calls an answer that is not a function from tensors to tensors.
 
-A :class:`~selfattn_course.grading.spec.registry.FunctionTask` compares tensors. Its ``runner`` field,
-``(function, case) -> result``, adapts two other kinds of answer so that the same comparison,
-properties and hints apply:
+A :class:`~selfattn_course.grading.spec.task.FunctionTask` compares tensors. Its ``runner``
+field, ``(function, case) -> result``, adapts two other kinds of answer so that the same
+comparison, properties and hints apply:
 
 - a function that returns **a number** (a FLOP count, a size in MiB): :func:`returns_number`
   calls it and wraps the number in a 0-d float64 tensor;
@@ -67,7 +67,8 @@ def provide(fn: Callable[..., Any], provided: Mapping[str, Callable[..., Any]]) 
 
 
 def returns_number(function: Callable[..., Any], case: Case) -> torch.Tensor:
-    """Call ``function(*case.args.values(), **case.kwargs)`` and return its number as a 0-d float64 tensor.
+    """Call ``function(*case.args.values(), **case.kwargs)``; return its number as a 0-d float64
+    tensor.
 
     A Python int or float, a NumPy scalar and a one-element tensor or array all count as a number.
 
@@ -90,11 +91,12 @@ def returns_number(function: Callable[..., Any], case: Case) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """How to build the layer of a case: ``cls(*init_args)``, with weights drawn from ``weights_seed``.
+    """How to build the layer of a case: ``cls(*init_args)``, weights drawn from ``weights_seed``.
 
-    It is the first argument of a module task's :class:`~selfattn_course.grading.spec.cases.Case`, so
-    the failure message shows it: ``layer MultiHeadSelfAttention(16, 4) with weights from seed 5``
-    (``class_name`` is the name the statement gives the class).
+    It is the first argument of a module task's :class:`~selfattn_course.grading.spec.cases.Case`,
+    so the failure message shows it:
+    ``layer MultiHeadSelfAttention(16, 4) with weights from seed 5`` (``class_name`` is the name
+    the statement gives the class).
     """
 
     class_name: str
@@ -112,8 +114,8 @@ class ModuleRunner:
 
     For a case ``{"layer": LayerSpec, "x": tensor, ...}`` (+ keyword arguments) it does::
 
-        module = cls(*layer.init_args)                      # torch's global generator is left as it was
-        module.load_state_dict(weights(layer))             # strict: the parameter names must match
+        module = cls(*layer.init_args)            # torch's global generator is left as it was
+        module.load_state_dict(weights(layer))   # strict: the parameter names must match
         module.to(device=x.device, dtype=x.dtype).eval()
         with torch.no_grad():
             return module(x, ..., **case.kwargs)

@@ -11,18 +11,18 @@ The builders below make the tensors cases need. Every random tensor comes from a
 the same numbers on every device.
 
 When grading, the grader draws a fresh seed for each notebook and builds the cases inside
-``with run_seed(seed):``; :func:`seeded_generator` then mixes that seed into every case's own, so the
-hidden inputs differ from one grading run to the next (and from what the package's source shows)
-while keeping their shapes, masks and edge cases.
+``with run_seed(seed):``; :func:`seeded_generator` then mixes that seed into every case's own, so
+the hidden inputs differ from one grading run to the next (and from what the package's source
+shows) while keeping their shapes, masks and edge cases.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -68,7 +68,8 @@ def _clone(value: Any) -> Any:
 
 
 def describe(value: Any) -> str:
-    """``"(2, 3, 4) float32 cpu"`` for a tensor, ``"(3, 3) float64 numpy"`` for an array, repr else."""
+    """``"(2, 3, 4) float32 cpu"`` for a tensor, ``"(3, 3) float64 numpy"`` for an array, else
+    the repr (cut to 60 characters)."""
     if isinstance(value, torch.Tensor):
         dtype = str(value.dtype).removeprefix("torch.")
         return f"{tuple(value.shape)} {dtype} {value.device}"
@@ -97,6 +98,61 @@ def for_each(
             if device.type == "mps" and dtype == torch.float64:
                 continue
             yield device, dtype
+
+
+def over_devices(
+    build: Callable[[torch.dtype, torch.device], list[Case]],
+    dtypes: Sequence[torch.dtype] = DTYPES,
+) -> Callable[[Sequence[torch.device]], list[Case]]:
+    """The hidden cases of a task from the cases of one ``(dtype, device)``.
+
+    ``build(dtype, device)`` returns the cases for that pair; the result, given the devices to
+    test, calls it for every pair of :func:`for_each` (CPU first) and appends the pair to each
+    case's name: ``"length-1 sequences"`` becomes ``"length-1 sequences, float64, cuda:0"``.
+    The cases are built when the hidden tests run (inside :func:`run_seed` when graded)::
+
+        hidden_cases=over_devices(lambda dtype, device: [
+            Case("length-1 sequences", qkv(lq=1, lk=1, seed=12, dtype=dtype, device=device)),
+        ])
+    """
+
+    def hidden_cases(devices: Sequence[torch.device]) -> list[Case]:
+        found = []
+        for device, dtype in for_each(devices, dtypes):
+            found += _tagged(build(dtype, device), tag(dtype, device))
+        return found
+
+    return hidden_cases
+
+
+def over_devices_only(
+    build: Callable[[torch.device], list[Case]],
+) -> Callable[[Sequence[torch.device]], list[Case]]:
+    """:func:`over_devices` for cases whose inputs have no floating dtype (masks, token ids):
+    ``build(device)`` once per device, and ``", cuda:0"`` appended to each name."""
+
+    def hidden_cases(devices: Sequence[torch.device]) -> list[Case]:
+        found = []
+        for device in map(torch.device, devices):
+            found += _tagged(build(device), str(device))
+        return found
+
+    return hidden_cases
+
+
+def joined(
+    *builders: Callable[[Sequence[torch.device]], list[Case]],
+) -> Callable[[Sequence[torch.device]], list[Case]]:
+    """Hidden cases made of several builders' cases, in the order given."""
+
+    def hidden_cases(devices: Sequence[torch.device]) -> list[Case]:
+        return [case for build in builders for case in build(devices)]
+
+    return hidden_cases
+
+
+def _tagged(cases: list[Case], where: str) -> list[Case]:
+    return [replace(case, name=f"{case.name}, {where}") for case in cases]
 
 
 # --- random numbers ---------------------------------------------------------------------------
@@ -152,7 +208,8 @@ def qkv(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
 ) -> dict[str, torch.Tensor]:
-    """``{"q": (*batch, lq, d), "k": (*batch, lk, d), "v": (*batch, lk, dv)}``, ``dv`` defaults to ``d``."""
+    """``{"q": (*batch, lq, d), "k": (*batch, lk, d), "v": (*batch, lk, dv)}``; ``dv`` defaults
+    to ``d``."""
     dv = d if dv is None else dv
     return {
         "q": randn((*batch, lq, d), seed=seed, dtype=dtype, device=device),

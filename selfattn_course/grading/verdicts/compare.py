@@ -20,7 +20,7 @@ import torch
 from selfattn_course.grading.errors import CheckFailed
 from selfattn_course.grading.spec.calls import provide, quiet
 from selfattn_course.grading.spec.cases import Case, describe
-from selfattn_course.grading.spec.registry import AnswerTask, FunctionTask
+from selfattn_course.grading.spec.task import AnswerTask, FunctionTask
 from selfattn_course.grading.verdicts.forbid import ForbiddenCall, forbid_calls
 from selfattn_course.grading.verdicts.payload import Unsendable
 

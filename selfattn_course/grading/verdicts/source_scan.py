@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selfattn_course.grading.spec.registry import FunctionTask
+from selfattn_course.grading.spec.task import FunctionTask
 
 GRADING_PACKAGE = "selfattn_course.grading"
 
