@@ -13,7 +13,7 @@ chapter answers and where: the label of a MyST target ``(label)=`` inside the ch
 A row whose Q cell lists several questions (``3, 7, 9``) is answered in each of their chapters.
 :func:`check_map` checks that every row of each written chapter's question is answered there,
 that each label is a target in that section, and that the map names no row ERRATA.md lacks.
-:func:`add_chapter` adds a new chapter's rows with fresh labels (``selfattn-course new-chapter``).
+:func:`new_answers` gives a new chapter's rows fresh labels (``selfattn-course new-chapter``).
 """
 
 from __future__ import annotations
@@ -115,11 +115,9 @@ def label_for(chapter: str, claim: str, taken: set[str]) -> str:
     return label
 
 
-def add_chapter(course_dir: Path, number: int) -> list[Answer]:
-    """Add the rows of question ``number`` to ``book/errata.yml`` with fresh labels; return them.
-
-    Rows the map already lists for that chapter are kept as they are.
-    """
+def new_answers(course_dir: Path, number: int) -> list[Answer]:
+    """The answers a new chapter ``number`` needs: one for each ERRATA row about question
+    ``number`` that the map does not list for it yet, each with a fresh label."""
     course_dir = Path(course_dir)
     chapter = layout.chapter_id(number)
     answers = read_map(course_dir)
@@ -131,19 +129,23 @@ def add_chapter(course_dir: Path, number: int) -> list[Answer]:
             label = label_for(chapter, row.claim, taken)
             taken.add(label)
             added.append(Answer(chapter, row.questions, row.claim, label))
-    write_map(course_dir, answers + added)
     return added
+
+
+def leading_comment(text: str) -> str:
+    """The comment lines (``#``) at the top of a YAML file, each ending in a newline."""
+    header = []
+    for line in text.splitlines(keepends=True):
+        if not line.startswith("#"):
+            break
+        header.append(line if line.endswith("\n") else line + "\n")
+    return "".join(header)
 
 
 def write_map(course_dir: Path, answers: list[Answer]) -> None:
     """Write ``book/errata.yml``: its leading comment kept, then the answers by chapter."""
     path = Path(course_dir) / MAP_FILE
-    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    header = []
-    for line in old:
-        if not line.startswith("#"):
-            break
-        header.append(line)
+    header = leading_comment(path.read_text(encoding="utf-8")) if path.exists() else ""
     by_chapter: dict[str, list[dict]] = {}
     for answer in sorted(answers, key=lambda answer: answer.chapter):
         by_chapter.setdefault(answer.chapter, []).append(
@@ -152,4 +154,4 @@ def write_map(course_dir: Path, answers: list[Answer]) -> None:
     body = yaml.safe_dump(
         by_chapter, allow_unicode=True, sort_keys=False, width=100, default_flow_style=None
     )
-    path.write_text("\n".join(header) + ("\n" if header else "") + body, encoding="utf-8")
+    path.write_text(header + body, encoding="utf-8")

@@ -1,0 +1,65 @@
+"""What a chapter page shows from the task specs: its list of exercises.
+
+A chapter's Exercises section calls :func:`exercise_list` in a code cell whose input is removed::
+
+    ```{code-cell} ipython3
+    :tags: [remove-input]
+
+    from selfattn_course.authoring.book import exercise_list
+
+    exercise_list("ch02")
+    ```
+
+The cell's output is Markdown (myst-nb renders it like the page, maths included): where the
+notebook is, how to check it, and each task's statement with its title and points, exactly as
+the notebook shows them (:func:`~selfattn_course.authoring.notebooks.statement_markdown`). The
+points are thus written once, in the task spec, and the page cannot disagree with the notebook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from selfattn_course.grading.spec.registry import chapter_tasks
+
+if TYPE_CHECKING:
+    from IPython.display import Markdown
+
+
+def _points(points: float) -> str:
+    return f"{points:g} point{'' if points == 1 else 's'}"
+
+
+def exercise_markdown(chapter: str) -> str:
+    """The Exercises list of ``chapter`` (``"ch02"``) as Markdown.
+
+    ``KeyError`` if the chapter has no tasks module, ``ValueError`` if it has no task.
+    """
+    from selfattn_course.authoring.notebooks import statement_markdown
+
+    tasks = list(chapter_tasks(chapter).values())
+    if not tasks:
+        raise ValueError(f"chapter {chapter} has no task: its TASKS list is empty")
+    notebook = f"exercises/{chapter}/{chapter}.ipynb"
+    total = sum(task.points for task in tasks)
+    count = f"{len(tasks)} task{'' if len(tasks) == 1 else 's'}"
+    lines = [
+        f"Open `{notebook}` in Jupyter: {count}, {_points(total)} in all. Each task has a "
+        "solution cell for your code and a test cell that gives feedback. Check the whole "
+        "notebook from a terminal with",
+        "",
+        "```bash",
+        f"selfattn-course check {notebook}",
+        "```",
+    ]
+    for number, task in enumerate(tasks, start=1):
+        lines += ["", statement_markdown(number, task)]
+    return "\n".join(lines) + "\n"
+
+
+def exercise_list(chapter: str) -> Markdown:
+    """The Exercises list of ``chapter`` for a chapter page: :func:`exercise_markdown` as an
+    IPython Markdown object, which myst-nb renders as part of the page."""
+    from IPython.display import Markdown
+
+    return Markdown(exercise_markdown(chapter))
