@@ -143,6 +143,10 @@ class Choice(AnswerType):
     def form(self) -> str:
         return "one of " + ", ".join(repr(key) for key in self.options)
 
+    def markdown_list(self) -> str:
+        """The options as a markdown list, one per line: ``"- (a) statement"``."""
+        return "\n".join(f"- ({key}) {text}" for key, text in self.options.items())
+
     def read(self, name: str, value: Any) -> str:
         key = value.strip().strip("()").lower() if isinstance(value, str) else value
         if key not in self.options:
