@@ -151,3 +151,28 @@ def test_footer_shows_copyright_2026(build):
     for docname in ["book/intro", *toc_chapters()]:
         text = " ".join(" ".join(parse(page_of(docname)).text).split())
         assert "© Copyright 2026." in text, f"{docname}: footer lacks '© Copyright 2026.'"
+
+
+def exercises_section(html: str) -> str:
+    """The HTML of a chapter page's Exercises section, up to the next section."""
+    start = html.index('<section id="exercises">')
+    return html[start : html.index("<section", start + 1)]
+
+
+def test_every_chapter_lists_its_tasks_with_their_points_and_rendered_maths(build):
+    """The Exercises list is a Markdown output (selfattn_course.authoring.book): each task of the
+    registry appears with its points, its code cell's input is removed, and its maths is typeset
+    (MyST parses Markdown outputs), not left as raw $...$."""
+    from selfattn_course.grading.spec.registry import chapter_tasks
+
+    for docname in toc_chapters():
+        chapter = Path(docname).name[:4]
+        section = exercises_section(page_of(docname).read_text(encoding="utf-8"))
+        assert "tag_remove-input" in section and "cell_input" not in section, docname
+        tasks = list(chapter_tasks(chapter).values())
+        text = re.sub(r"<[^>]+>", "", section)
+        for number, task in enumerate(tasks, start=1):
+            points = f"{task.points:g} point{'' if task.points == 1 else 's'}"
+            assert f"Task {number} ({points})" in text, f"{docname}: task {number} not listed"
+        assert "$" not in text, f"{docname}: raw TeX left in the Exercises list"
+        assert f"Task {len(tasks) + 1} (" not in text, f"{docname}: more tasks than the registry's"
