@@ -20,12 +20,36 @@ def random_qkv(shape_q, shape_k, dv, *, dtype=torch.float64, seed=0, requires_gr
 
 
 def load_bank(chapter: str) -> dict:
-    """``BANK`` of ``tests/grading_bank/<chapter>.py``, the chapter's wrong submissions ({} if none):
-    ``{name: {"replace": {cell_id: source}, "delete": [...], "loses": [...]}}``."""
+    """``BANK`` of ``tests/grading_bank/<chapter>.py``, the chapter's wrong submissions ({} if
+    none), as ``{name: {"replace": {cell_id: source}, "delete": [...], "loses": [...]}}``.
+
+    An entry may name mistakes of the task specs instead of copying their code:
+    ``"mistakes": {"split_heads": "every h-th feature"}`` submits the ``source`` of the mistake of
+    task ``<chapter>.split_heads`` whose description contains those words as the cell
+    ``split_heads-solution``, and that task loses points (``loses`` may name more).
+    """
     path = BANK_DIR / f"{chapter}.py"
     if not path.exists():
         return {}
     spec = importlib.util.spec_from_file_location(f"grading_bank_{chapter}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.BANK
+    return {name: _expanded(chapter, entry) for name, entry in module.BANK.items()}
+
+
+def _expanded(chapter: str, entry: dict) -> dict:
+    """A bank entry with its ``mistakes`` turned into replaced cells and lost tasks."""
+    from selfattn_course.grading.spec import get_task
+
+    replace, loses = dict(entry.get("replace", {})), list(entry.get("loses", []))
+    for name, words in entry.get("mistakes", {}).items():
+        task = get_task(f"{chapter}.{name}")
+        found = [m for m in task.mistakes if words in m.description and m.source is not None]
+        if len(found) != 1:
+            raise ValueError(
+                f"{task.id} has {len(found)} mistakes with a source whose description "
+                f"contains {words!r}"
+            )
+        replace[f"{name}-solution"] = found[0].source
+        loses += [] if name in loses else [name]
+    return {"replace": replace, "delete": list(entry.get("delete", [])), "loses": loses}

@@ -1,7 +1,9 @@
-"""The helpers test cells call: comparisons, failure messages, forbidden calls, answers, the registry.
+"""The helpers test cells call: comparisons, failure messages, forbidden calls, answers, the
+registry's lookup and the case builders.
 
-The registry tests run over every chapter that has a tasks module, so a chapter added later is
-covered: its references pass their own checks, and every known mistake it lists is caught.
+They use chapter 2's tasks as examples. What every chapter's tasks must satisfy (references pass
+their cases, every mistake's hint fires) is in tests/tasks/test_every_task.py; each chapter's
+own tests are in tests/tasks/test_chNN.py.
 """
 
 from __future__ import annotations
@@ -17,39 +19,19 @@ import torch
 import torch.nn.functional as F
 
 from selfattn_course.attention import scaled_dot_product_attention
-from selfattn_course.devices import available_devices
 from selfattn_course.grading import CheckFailed, check
+from selfattn_course.grading.spec import Case, Mistake, over_devices
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Choice, IndexSet, Matrix, Number, Numbers
-from selfattn_course.grading.spec.registry import (
-    AnswerTask,
-    FunctionTask,
-    chapter_of,
-    chapter_tasks,
-    get_task,
-    registered_chapters,
-)
+from selfattn_course.grading.spec.registry import chapter_of, get_task
 from selfattn_course.grading.tasks import ch02
-from selfattn_course.grading.verdicts.compare import check_function, compare_tensors
+from selfattn_course.grading.verdicts.compare import compare_tensors
 from selfattn_course.grading.verdicts.forbid import (
     ATTENTION_BUILTINS,
     ForbiddenCall,
     forbid_calls,
     resolve,
 )
-
-ALL_TASKS = [task for chapter in registered_chapters() for task in chapter_tasks(chapter).values()]
-FUNCTION_TASKS = [task for task in ALL_TASKS if isinstance(task, FunctionTask)]
-ANSWER_TASKS = [task for task in ALL_TASKS if isinstance(task, AnswerTask)]
-FUNCTION_MISTAKES = [(task, mistake) for task in FUNCTION_TASKS for mistake in task.mistakes]
-ANSWER_MISTAKES = [(task, mistake) for task in ANSWER_TASKS for mistake in task.mistakes]
-
-
-def ids(items):
-    return [
-        getattr(item, "id", None) or f"{item[0].id}:{item[1].description[:30]}" for item in items
-    ]
-
 
 # --- compare_tensors ----------------------------------------------------------------------------
 
@@ -127,7 +109,7 @@ def test_a_passing_check_prints_one_line_to_stdout_and_returns_none(capfd):
 
 def test_warnings_from_the_learners_code_do_not_reach_stderr(capfd):
     def noisy_scores(q, k):
-        warnings.warn("a warning from correct code", UserWarning)
+        warnings.warn("a warning from correct code", UserWarning, stacklevel=2)
         return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
 
     with warnings.catch_warnings():
@@ -350,89 +332,6 @@ def test_an_unknown_task_is_named_with_the_chapters_tasks():
         get_task("ch99.anything")
 
 
-def test_chapters_one_and_two_are_registered():
-    assert {"ch01", "ch02"} <= set(registered_chapters())
-
-
-def without_forbidden(task: FunctionTask) -> FunctionTask:
-    """The task with nothing forbidden: references and mistakes may call the package."""
-    return dataclasses.replace(task, forbidden=())
-
-
-@pytest.mark.parametrize("task", FUNCTION_TASKS, ids=ids(FUNCTION_TASKS))
-def test_a_reference_passes_its_own_visible_and_hidden_cases(task):
-    open_task = without_forbidden(task)
-    check_function(open_task, task.reference, task.visible_cases())
-    check_function(
-        open_task, task.reference, task.hidden_cases(available_devices()), level="hidden"
-    )
-
-
-@pytest.mark.parametrize("task, mistake", FUNCTION_MISTAKES, ids=ids(FUNCTION_MISTAKES))
-def test_every_known_mistake_fails_the_hidden_cases_and_is_explained(task, mistake):
-    open_task, messages = without_forbidden(task), []
-    for case in task.hidden_cases(available_devices()):
-        try:
-            check_function(open_task, mistake.wrong, [case], level="hidden")
-        except CheckFailed as failure:
-            messages.append(str(failure))
-    assert messages, "the mistake passes every hidden case"
-    explained = (mistake.description, "broken property", "has shape", "it raised")
-    assert any(reason in message for message in messages for reason in explained), messages[0]
-
-
-@pytest.mark.parametrize("task", FUNCTION_TASKS, ids=ids(FUNCTION_TASKS))
-def test_hidden_cases_run_on_the_device_given_and_include_float64(task, device):
-    hidden = task.hidden_cases([device])
-    assert hidden
-    tensors = [
-        value
-        for case in hidden
-        for value in case.inputs().values()
-        if isinstance(value, torch.Tensor)
-    ]
-    assert all(t.device.type == device.type for t in tensors)
-    if any(t.is_floating_point() for t in tensors) and device.type != "mps":  # MPS has no float64
-        assert torch.float64 in {t.dtype for t in tensors}
-
-
-@pytest.mark.parametrize(
-    "task", [t for t in FUNCTION_TASKS if t.id.startswith("ch02.")], ids=lambda t: t.id
-)
-def test_the_chapter_2_functions_are_written_from_scratch(task):
-    assert set(ATTENTION_BUILTINS) <= set(task.forbidden)
-
-
-@pytest.mark.parametrize("task", ANSWER_TASKS, ids=ids(ANSWER_TASKS))
-def test_the_expected_answer_passes_visible_and_hidden_checks(task):
-    expected = task.expected.tolist() if isinstance(task.expected, np.ndarray) else task.expected
-    check(task.id, expected)
-    check(task.id, expected, hidden=True)
-
-
-@pytest.mark.parametrize("task, mistake", ANSWER_MISTAKES, ids=ids(ANSWER_MISTAKES))
-def test_every_known_wrong_answer_fails_with_its_hint_or_a_property(task, mistake):
-    wrong = mistake.wrong.tolist() if isinstance(mistake.wrong, np.ndarray) else mistake.wrong
-    with pytest.raises(CheckFailed) as failure:
-        check(task.id, wrong, hidden=True)
-    message = str(failure.value)
-    assert mistake.description in message or "broken property" in message, message
-
-
-# --- the chapter 2 references against the package and torch ------------------------------------
-
-
-def test_the_chapter_2_references_agree_with_torch():
-    inputs = C.qkv(batch=(2, 3), lq=5, lk=6, d=8, seed=0, dtype=torch.float64)
-    mask = C.random_mask((2, 3, 5, 6), seed=1)
-    q, k, v = inputs["q"], inputs["k"], inputs["v"]
-    torch.testing.assert_close(
-        ch02.attention(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    )
-    weights = torch.softmax(ch02.attention_scores(q, k).masked_fill(~mask, -math.inf), dim=-1)
-    torch.testing.assert_close(ch02.masked_softmax(ch02.attention_scores(q, k), mask), weights)
-
-
 # --- case builders ------------------------------------------------------------------------------
 
 
@@ -470,3 +369,50 @@ def test_cases_run_in_float32_and_float64_on_each_device_that_has_them():
 def test_a_case_describes_its_call_with_shapes():
     case = C.Case("demo", {"q": torch.zeros(2, 3)}, {"mask": None})
     assert case.call_str("f") == "f(q (2, 3) float32 cpu, mask=None)"
+
+
+def test_over_devices_builds_the_cases_of_every_dtype_and_device_and_tags_their_names():
+    hidden = over_devices(
+        lambda dtype, device: [Case("one", {"x": torch.zeros(1, dtype=dtype, device=device)})]
+    )
+    cases = hidden([torch.device("cpu"), torch.device("meta")])
+    assert [case.name for case in cases] == [
+        "one, float32, cpu",
+        "one, float64, cpu",
+        "one, float32, meta",
+        "one, float64, meta",
+    ]
+    assert [(case.args["x"].dtype, case.args["x"].device.type) for case in cases][1] == (
+        torch.float64,
+        "cpu",
+    )
+
+
+def test_over_devices_only_tags_the_device_and_joined_keeps_the_order():
+    masks = C.over_devices_only(lambda device: [Case("mask", {"m": torch.ones(1, device=device)})])
+    sizes = over_devices(lambda dtype, device: [Case("n", {"n": 1})], dtypes=(torch.float32,))
+    names = [case.name for case in C.joined(sizes, masks)([torch.device("cpu")])]
+    assert names == ["n, float32, cpu", "mask, cpu"]
+
+
+def test_a_mistake_written_as_a_cell_is_run_like_the_notebook_and_taken_by_the_tasks_name():
+    mistake = Mistake(
+        "the scores are not divided by sqrt(d_k)",
+        source="""
+            def attention_scores(q, k):
+                return q @ k.transpose(-2, -1)
+            """,
+    )
+    assert mistake.source.startswith("def attention_scores(q, k):\n    return")
+    task = dataclasses.replace(get_task("ch02.attention_scores"), mistakes=(mistake,))
+    q = torch.ones(1, 4)
+    assert float(task.mistakes[0].wrong(q, q)) == 4.0  # compiled with torch in its namespace
+
+
+def test_a_mistake_needs_a_wrong_version_and_its_cell_must_define_the_name():
+    with pytest.raises(TypeError, match="needs `wrong` or `source`"):
+        Mistake("nothing wrong")
+    with pytest.raises(NameError, match="does not define 'attention_scores'"):
+        Mistake("typo", source="def attention_score(q, k):\n    return q\n").bound(
+            "attention_scores"
+        )

@@ -1,40 +1,35 @@
 """Wrong submissions for chapter 1, each a realistic mistake.
 
-BANK maps a name to:
-  replace: {solution cell id: the learner's whole cell source}
-  delete:  [cell ids the learner deleted] (optional)
-  loses:   the tasks (test cell ids) that must score less than full marks; every other task keeps
-           full marks.
-"""
-
-SCORES = """scores = np.array([[2.0, 1.0, 0.0],
-                   [0.0, 0.0, 0.0],
-                   [1.0, 3.0, 1.0]])
+BANK maps a name to (see ``helpers.load_bank``):
+  mistakes: {task name: words of a Mistake's description}: the mistake's source, from the task
+            spec, replaces the task's solution cell, and the task loses points
+  replace:  {solution cell id: the learner's whole cell source} (hand-written entries)
+  delete:   [cell ids the learner deleted] (optional)
+  loses:    the tasks (test cell ids) that must score less than full marks besides those of
+            ``mistakes``; every other task keeps full marks.
 """
 
 BANK = {
     "softmax_over_columns": {
+        # no hint: the broken property "each row of the weights sums to 1" says it
         "replace": {
-            "weights-solution": SCORES
-            + "exp_scores = np.exp(scores)\nweights = exp_scores / exp_scores.sum(axis=0, keepdims=True)\n",
+            "weights-solution": (
+                "scores = np.array([[2.0, 1.0, 0.0],\n"
+                "                   [0.0, 0.0, 0.0],\n"
+                "                   [1.0, 3.0, 1.0]])\n"
+                "exp_scores = np.exp(scores)\n"
+                "weights = exp_scores / exp_scores.sum(axis=0, keepdims=True)\n"
+            ),
         },
         "loses": ["weights"],
     },
-    "path_length_off_by_one": {
-        "replace": {"path_lengths-solution": "path_lengths = (1, 9)  # h_0 to h_9\n"},
-        "loses": ["path_lengths"],
-    },
+    "path_length_off_by_one": {"mistakes": {"path_lengths": "count the first step too"}},
     "causal_rows_reversed_and_convolution_choice": {
-        "replace": {
-            "rows_changed_causal-solution": "rows_changed_causal = {0, 1, 2}\n",
-            "mixing-solution": 'mixing = "a"\n',
-        },
-        "loses": ["rows_changed_causal", "mixing"],
+        "mistakes": {"rows_changed_causal": "reversed", "mixing": "convolution"},
     },
     "deleted_test_cell": {
         # nbgrader puts the deleted test cell back (OverwriteCells.add_missing_cells) and runs it.
-        "replace": {"rows_changed-solution": "rows_changed = {2}\n"},
+        "mistakes": {"rows_changed": "every row holds a score against key 2"},
         "delete": ["rows_changed"],
-        "loses": ["rows_changed"],
     },
 }

@@ -55,16 +55,6 @@ WEIGHTS = AnswerTask(
     ),
     mistakes=(
         Mistake(
-            "you normalised each column (axis 0); softmax runs along each row, over the keys",
-            source="""
-                scores = np.array([[2.0, 1.0, 0.0],
-                                   [0.0, 0.0, 0.0],
-                                   [1.0, 3.0, 1.0]])
-                exp_scores = np.exp(scores)
-                weights = exp_scores / exp_scores.sum(axis=0, keepdims=True)
-                """,
-        ),
-        Mistake(
             "you divided the scores by sqrt(3); they are already scaled",
             softmax(SCORES / np.sqrt(3), dim=-1),
         ),

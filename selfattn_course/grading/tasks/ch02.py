@@ -112,10 +112,6 @@ ATTENTION_SCORES = FunctionTask(
             "the scores are divided by d_k instead of sqrt(d_k)",
             lambda q, k: q @ k.transpose(-2, -1) / q.shape[-1],
         ),
-        Mistake(
-            "you compute k qᵀ: rows must be queries, columns keys",
-            lambda q, k: k @ q.transpose(-2, -1) / math.sqrt(q.shape[-1]),
-        ),
     ),
     forbidden=FROM_SCRATCH,
 )

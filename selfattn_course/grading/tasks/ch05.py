@@ -134,7 +134,11 @@ def _self_attention_hidden(dtype, device) -> list[Case]:
 
     return [
         case("batch (3, 7, 16)", (3, 7, 16), 10),
-        case("B = L = 5: transpose(0, 1) runs without an error here, and is wrong", (5, 5, 8), 11),
+        case(
+            "B = L = 5: a mix-up of the batch and sequence axes keeps the shape here",
+            (5, 5, 8),
+            11,
+        ),
         case("two leading dims (2, 3, 4, 8)", (2, 3, 4, 8), 12),
         case("length-1 sequences (4, 1, 8)", (4, 1, 8), 13),
         case("d_model = 64, where the scale matters most, (2, 6, 64)", (2, 6, 64), 14),
@@ -145,13 +149,6 @@ class _Unscaled(FixedSelfAttention):
     def forward(self, x):
         q, k, v = self.query_linear(x), self.key_linear(x), self.value_linear(x)
         weights = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
-        return weights @ v, weights
-
-
-class _SeedTranspose(FixedSelfAttention):
-    def forward(self, x):
-        q, k, v = self.query_linear(x), self.key_linear(x), self.value_linear(x)
-        weights = torch.softmax(q @ k.transpose(0, 1) / math.sqrt(self.d_model), dim=-1)
         return weights @ v, weights
 
 
@@ -209,10 +206,6 @@ SELF_ATTENTION = FunctionTask(
                 """,
         ),
         Mistake("the scores are not divided by sqrt(d_model)", _Unscaled),
-        Mistake(
-            "k.transpose(0, 1) swaps the batch and the sequence axes; use k.transpose(-2, -1)",
-            _SeedTranspose,
-        ),
     ),
     forbidden=FROM_SCRATCH,
     runner=ModuleRunner(_seed_layer_weights),

@@ -1,9 +1,5 @@
-"""The graded tasks of chapters 3-5 (selfattn_course/grading/tasks/ch03.py, ch04.py, ch05.py):
-their references against hand arithmetic, torch and independent implementations.
-
-The generic properties of every task (the reference passes its cases, each known mistake fails
-with its hint, hidden cases cover every device and float64) are in test_grading_checks.py.
-"""
+"""Chapter 5's tasks (selfattn_course/grading/tasks/ch05.py): the reference layers against the
+formula and nn.MultiheadAttention, their seeded weights, and the provided helpers."""
 
 from __future__ import annotations
 
@@ -11,78 +7,11 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from selfattn_course.grading import CheckFailed, check
 from selfattn_course.grading.spec.calls import LayerSpec
-from selfattn_course.grading.tasks import ch03, ch04, ch05
-
-# --- chapter 3 ----------------------------------------------------------------------------------
-
-
-def test_flop_counts_by_hand():
-    # n = 2, d = 3: projections 4 · 2·2·3·3 = 144, scores and mixing 2 · 2·2·2·3 = 48
-    assert ch03.attention_flops(2, 3) == 192
-    assert ch03.rnn_flops(2, 3) == 72  # 2 steps · 2 products · 2·3·3
-
-
-def test_the_crossover_is_the_largest_length_where_attention_costs_no_more_than_an_lstm():
-    d, n = ch03.CROSSOVER_WIDTH, ch03._crossover_length(ch03.CROSSOVER_WIDTH)
-    lstm = lambda length: 16 * length * d**2  # noqa: E731
-    assert ch03.attention_flops(n, d) <= lstm(n)
-    assert ch03.attention_flops(n + 1, d) > lstm(n + 1)
-
-
-def test_sizes_by_hand():
-    assert ch03.weights_mib(1, 12, 512, 4) == 12  # 12 · 2**18 numbers · 4 bytes
-    assert ch03.kv_cache_gib(32, 4096, 4096, 2) == 2  # 2 · 32 · 2**12 · 2**12 · 2 bytes
-
-
-def test_the_longest_context_fits_and_one_more_token_does_not():
-    size = lambda n: ch03.kv_cache_gib(
-        ch03.CACHE_LAYERS, n, ch03.CACHE_D_MODEL, ch03.CACHE_BYTES_PER_NUMBER
-    )  # noqa: E731
-    assert size(ch03.LONGEST_CONTEXT) <= ch03.CACHE_BUDGET_GIB < size(ch03.LONGEST_CONTEXT + 1)
-
-
-# --- chapter 4 ----------------------------------------------------------------------------------
-
-
-def test_patchify_agrees_with_unfold():
-    images = torch.randn(2, 3, 8, 12, dtype=torch.float64)
-    torch.testing.assert_close(
-        ch04.patchify(images, 4), F.unfold(images, 4, stride=4).transpose(1, 2)
-    )
-
-
-def test_patchify_by_hand():
-    tokens = ch04.patchify(torch.arange(16.0).reshape(1, 1, 4, 4), 2)
-    assert tokens[0].tolist() == [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
-
-
-def test_the_next_item_mask_of_a_left_padded_history():
-    mask = ch04.next_item_mask(torch.tensor([[0, 4, 9]]))[0, 0].int().tolist()
-    assert mask == [
-        [0, 0, 0],
-        [0, 1, 0],
-        [0, 1, 1],
-    ]  # position 0 is padding: it sees nothing, nobody sees it
-
-
-def test_a_mask_task_refuses_the_package_masks():
-    from selfattn_course import masks
-
-    def next_item_mask(history):
-        return masks.combine(
-            masks.key_padding_to_attention(history != 0), masks.causal_mask(history.shape[-1])
-        )
-
-    with pytest.raises(CheckFailed, match="your code called selfattn_course.masks"):
-        check("ch04.next_item_mask", next_item_mask)
-
-
-# --- chapter 5 ----------------------------------------------------------------------------------
+from selfattn_course.grading.tasks import ch05
 
 
 def test_the_fixed_layer_is_the_formula_with_the_seeds_weights():
