@@ -41,14 +41,12 @@ def read_template(name: str) -> str:
 def render(name: str, **values: str) -> str:
     """``templates/<name>`` with every ``{{field}}`` replaced by ``values[field]``.
 
-    ``KeyError`` if the template uses a field not given; ``ValueError`` if a value is unused.
+    ``KeyError`` if the template uses a field not given.
     """
     text = read_template(name)
     used = {match["name"] for match in _FIELD.finditer(text)}
     if missing := used - values.keys():
         raise KeyError(f"template {name} needs {sorted(missing)}")
-    if unused := values.keys() - used:
-        raise ValueError(f"template {name} has no field {sorted(unused)}")
     return _FIELD.sub(lambda match: values[match["name"]], text)
 
 
