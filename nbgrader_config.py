@@ -23,6 +23,8 @@ course_root = Path(__file__).resolve().parent
 c.CourseDirectory.root = str(course_root)
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
+# A chapter's text source (solutions/chNN/chNN.md) holds its solutions: never copy it out.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "ch??.md"]
 c.SelfattnCourse.assignments = sorted(
     folder.name
     for folder in (course_root / "solutions").glob("ch[0-9][0-9]")

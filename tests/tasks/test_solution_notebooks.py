@@ -4,6 +4,7 @@ the build puts statements, points and test cells where nbgrader expects them."""
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 from pathlib import Path
 
@@ -101,3 +102,13 @@ def test_build_writes_the_notebooks_of_the_chapters_with_a_text_and_only_when_th
     assert authoring.build(tmp_path, ["ch01", "ch02"]) == [target]
     assert target.stat().st_mtime_ns == written
     assert not (tmp_path / "solutions" / "ch01" / "ch01.ipynb").exists()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_text_source_holding_the_solutions_is_never_released(chapter):
+    from traitlets.config import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    ignored = config.CourseDirectory.ignore
+    assert any(fnmatch.fnmatch(f"{chapter}.md", pattern) for pattern in ignored), ignored
+    assert not list((REPO / "exercises" / chapter).glob("*.md"))
