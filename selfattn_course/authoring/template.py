@@ -47,6 +47,8 @@ SECTIONS = (
     "References",
 )
 PLACEHOLDER = "TODO"
+# The task of the templates of a new chapter's task module, notebook, bank and tests.
+EXAMPLE_TASK = "center_rows"
 EXERCISE_LIST_CALL = re.compile(r"""\bexercise_list\(\s*["'](?P<chapter>ch\d\d)["']\s*\)""")
 # A figure drawn in code: a call of matplotlib or of the course's plotting helpers.
 PLOTTING_CALL = re.compile(
@@ -362,7 +364,7 @@ def check_course(course_dir: Path) -> list[str]:
     - ``book/intro.md``'s table links each written chapter in the row of its question, and
       only those;
     - each chapter has all its files (:class:`~selfattn_course.authoring.layout.ChapterFiles`),
-      with no placeholder of the template left in them.
+      with no placeholder of the template left in them, nor its example task.
     """
     course_dir = Path(course_dir)
     problems: list[str] = []
@@ -394,9 +396,15 @@ def check_course(course_dir: Path) -> list[str]:
         for path in chapter.all()[1:]:
             if not (course_dir / path).is_file():
                 problems.append(f"{chapter.page.as_posix()}: the chapter has no {path.as_posix()}")
-            elif PLACEHOLDER in (course_dir / path).read_text(encoding="utf-8"):
+                continue
+            text = (course_dir / path).read_text(encoding="utf-8")
+            if PLACEHOLDER in text:
                 problems.append(
                     f"{path.as_posix()}: placeholder of the template ({PLACEHOLDER}) left"
+                )
+            if re.search(rf"\b{EXAMPLE_TASK}\b", text):
+                problems.append(
+                    f"{path.as_posix()}: the template's example task ({EXAMPLE_TASK}) is left"
                 )
     return problems
 
