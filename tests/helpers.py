@@ -23,10 +23,17 @@ def load_bank(chapter: str) -> dict:
     """``BANK`` of ``tests/grading_bank/<chapter>.py``, the chapter's wrong submissions ({} if
     none), as ``{name: {"replace": {cell_id: source}, "delete": [...], "loses": [...]}}``.
 
-    An entry may name mistakes of the task specs instead of copying their code:
-    ``"mistakes": {"split_heads": "every h-th feature"}`` submits the ``source`` of the mistake of
-    task ``<chapter>.split_heads`` whose description contains those words as the cell
-    ``split_heads-solution``, and that task loses points (``loses`` may name more).
+    In the file, ``BANK`` maps a name to:
+
+    - ``mistakes``: ``{task name: words of a Mistake's description}``: the ``source`` of the
+      mistake of task ``<chapter>.<name>`` whose description contains those words replaces the
+      cell ``<name>-solution``, and that task loses points (the mistake is spelled once, in the
+      task spec);
+    - ``replace``: ``{solution cell id: the learner's whole cell source}``, for what is no known
+      mistake (a forbidden call, a broken property, a cell another task builds on);
+    - ``delete``: the cell ids the learner deleted (optional);
+    - ``loses``: the tasks (test cell ids) that must score less than full marks besides those of
+      ``mistakes``; every other task keeps full marks.
     """
     path = BANK_DIR / f"{chapter}.py"
     if not path.exists():

@@ -1,13 +1,4 @@
-"""Wrong submissions for chapter 4, each a realistic mistake.
-
-BANK maps a name to (see ``helpers.load_bank``):
-  mistakes: {task name: words of a Mistake's description}: the mistake's source, from the task
-            spec, replaces the task's solution cell, and the task loses points
-  replace:  {solution cell id: the learner's whole cell source} (hand-written entries)
-  delete:   [cell ids the learner deleted] (optional)
-  loses:    the tasks (test cell ids) that must score less than full marks besides those of
-            ``mistakes``; every other task keeps full marks.
-"""
+"""Wrong submissions for chapter 4, each a realistic mistake (the format: helpers.load_bank)."""
 
 BANK = {
     "patch_values_channels_last": {"mistakes": {"patchify": "(row, column, channel)"}},
