@@ -82,7 +82,7 @@ book: $(STAMP) $(MATHJAX)
 bench: $(STAMP)
 	$(RUN) $(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)
 
-# Parallel autograding (selfattn_course/grading/classroom/parallel.py): 1 vs 2 workers, projected class times.
+# Grading a class (selfattn_course/grading/classroom/pipeline.py): 1 vs 2 workers, projected class times.
 bench-grading: $(STAMP) sandbox-deps
 	$(RUN) $(BIN)/python benchmarks/bench_grading_parallel.py
 

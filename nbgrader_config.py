@@ -2,12 +2,15 @@
 
 Layout, relative to this file (the course root):
 
-    solutions/chNN/chNN.ipynb   source notebooks, with solutions and hidden tests
+    solutions/chNN/chNN.md      what an author writes: the chapter's statements and solutions
+    solutions/chNN/chNN.ipynb   source notebooks, with solutions and hidden tests, built from it
+                                (`selfattn-course release` builds them first)
     exercises/chNN/chNN.ipynb   their releases (`selfattn-course release`), committed
     submitted/<student>/chNN/   what learners hand in; autograded/ and feedback/ beside it
     gradebook.db                nbgrader's database
 
-One assignment per chapter, named like its folder (ch01, ch02, ...), found from solutions/ch*.
+One assignment per chapter, named like its folder (ch01, ch02, ...), found from solutions/ch*
+(a folder with chNN.md or chNN.ipynb).
 nbgrader 0.9 keeps no assignment list in its configuration (generate_assignment adds each one to
 the gradebook), so the list is recorded under `SelfattnCourse.assignments`, where
 `selfattn_course.grading.classroom.course` reads it.
@@ -28,22 +31,25 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.SelfattnCourse.assignments = sorted(
     folder.name
     for folder in (course_root / "solutions").glob("ch[0-9][0-9]")
-    if (folder / f"{folder.name}.ipynb").is_file()
+    if any((folder / f"{folder.name}{suffix}").is_file() for suffix in (".md", ".ipynb"))
 )
 
 # Seconds each cell may run when autograding. nbgrader reads Execute.timeout;
 # ExecutePreprocessor.timeout is ignored.
 c.Execute.timeout = 120
 
-# Sandboxed execution (selfattn_course/grading/autograde/execute.py, sandbox.py). Every submission's kernel
-# runs in a bubblewrap sandbox: no network, none of the course's files, a private /tmp, these caps.
+# Sandboxed execution (selfattn_course/grading/autograde/execute.py, sandbox.py). Every
+# submission's kernel runs in a bubblewrap sandbox: no network, none of the course's files, a
+# private /tmp, these caps.
 # Where no sandbox can be made, autograde stops before grading anything and says why, unless
 # SELFATTN_UNSAFE_NO_SANDBOX=1 (`selfattn-course grade --unsafe-no-sandbox`) or
 # --SandboxedKernelManager.unsafe_no_sandbox=True: only for code you trust.
 # A cell that runs past its timeout, kills the kernel, prints past its cap or leaves processes
 # behind scores 0 for its task, with the reason in the feedback; the kernel is restarted and
 # the later tasks are graded as usual.
-c.Autograde.pre_convert_hook = "selfattn_course.grading.autograde.execute.require_sandbox_before_grading"
+c.Autograde.pre_convert_hook = (
+    "selfattn_course.grading.autograde.execute.require_sandbox_before_grading"
+)
 c.SandboxedKernelManager.unsafe_no_sandbox = os.environ.get("SELFATTN_UNSAFE_NO_SANDBOX") == "1"
 c.SandboxedKernelManager.memory_bytes = 2 * 1024**3  # address space of each process
 c.SandboxedKernelManager.max_processes = 256  # processes and threads of one kernel
@@ -55,13 +61,14 @@ c.GradingExecute.max_notebook_output_bytes = 16 * 1024**2
 # put the missing cells back from the source before grading.
 c.OverwriteCells.add_missing_cells = True
 
-# Trusted checks (selfattn_course/grading/autograde/preprocessors.py): the hidden tests only hand the learner's
-# results over, and the grader decides them in its own process, so nothing the learner's code does
-# in the kernel can earn a point. nbgrader 0.9.6's autograde pipeline, with StartTrustedChecks
-# just before Execute and VerifyTrustedChecks just before SaveAutoGrades.
+# Trusted checks (selfattn_course/grading/autograde/preprocessors.py): the hidden tests only hand
+# the learner's results over, and the grader decides them in its own process, so nothing the
+# learner's code does in the kernel can earn a point. nbgrader 0.9.6's autograde pipeline, with
+# StartTrustedChecks just before Execute and VerifyTrustedChecks just before SaveAutoGrades.
 c.Autograde.autograde_preprocessors = [
     "selfattn_course.grading.autograde.preprocessors.StartTrustedChecks",
-    "selfattn_course.grading.autograde.execute.GradingExecute",  # nbgrader's Execute, sandboxed (above)
+    # nbgrader's Execute, sandboxed (above)
+    "selfattn_course.grading.autograde.execute.GradingExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -70,7 +77,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# A fresh seed per notebook; set one to repeat a grading run (each autograded notebook records its own).
+# A fresh seed per notebook; set one to repeat a grading (each autograded notebook records its
+# own).
 c.StartTrustedChecks.seed = None
 
 # Feedback shows no hidden test source: each hidden region becomes one comment line.

@@ -21,24 +21,34 @@ is never touched. About 4 to 6 minutes on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib.util
 import os
+import re
+import shutil
 import socket
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
 
 from selfattn_course.grading import notebooks
 from selfattn_course.grading.autograde import sandbox
+from selfattn_course.grading.autograde.nbgrader_command import run_nbgrader, students_not_graded
 from selfattn_course.grading.classroom import course, intake, report
+from selfattn_course.grading.classroom.course import Submission
+from selfattn_course.grading.classroom.gradebook import GradebookWriter
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # tests/helpers.py: scratch courses and submissions
 BANK = REPO / "tests" / "bad_submissions"
 STUDENT = "bench"
+# The line nbgrader (0.9) logs as it starts on a notebook.
+STARTED = re.compile(
+    r"Autograding .*[\\/](?P<student>[^\\/]+)[\\/](?P<chapter>ch\d\d)[\\/][^\\/]+\.ipynb\s*$"
+)
 
 # nbgrader's stock autograde: the course's folders and chapters, nothing else.
 STOCK_CONFIG = """
@@ -89,7 +99,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def make_course(folder: Path, chapters: list[str], config: str, extra: str = "") -> Path:
-    return course.released_copy(
+    from helpers import released_course
+
+    return released_course(
         REPO,
         folder / "course",
         chapters,
@@ -98,18 +110,27 @@ def make_course(folder: Path, chapters: list[str], config: str, extra: str = "")
     )
 
 
-def timed_autograde(course_dir: Path, incoming: Path) -> tuple[float, dict[tuple[str, str], float]]:
-    """One nbgrader call; its wall time, and each notebook's (from its start to the next's)."""
+def timed_autograde(
+    course_dir: Path, submissions: Sequence[Submission]
+) -> tuple[float, dict[tuple[str, str], float]]:
+    """The ``submissions`` copied into ``submitted/`` and graded by one plain ``nbgrader
+    autograde`` call; its wall time, and each notebook's (from its start to the next's)."""
+    for submission in submissions:
+        target = course_dir / "submitted" / submission.student / submission.chapter
+        shutil.copytree(submission.path.parent, target)
     starts: list[tuple[float, tuple[str, str]]] = []
+
+    def on_line(line: str) -> None:
+        if found := STARTED.search(line):
+            starts.append((time.perf_counter(), (found["student"], found["chapter"])))
+
     started = time.perf_counter()
-    run = course.autograde(
-        course_dir, incoming, on_notebook=lambda s, c: starts.append((time.perf_counter(), (s, c)))
-    )
+    command = run_nbgrader(course_dir, ["autograde", course.ALL_CHAPTERS_GLOB], on_line=on_line)
     ended = time.perf_counter()
-    if run.failed:
-        print(f"  nbgrader could not grade {run.failed}")
+    if not_graded := students_not_graded(command.log):
+        print(f"  nbgrader could not grade {not_graded}")
     ends = [at for at, _ in starts[1:]] + [ended]
-    return ended - started, {pair: end - at for (at, pair), end in zip(starts, ends)}
+    return ended - started, {pair: end - at for (at, pair), end in zip(starts, ends, strict=True)}
 
 
 def grade_solutions(folder: Path, chapters: list[str], config: str) -> dict:
@@ -120,7 +141,7 @@ def grade_solutions(folder: Path, chapters: list[str], config: str) -> dict:
             notebooks.read(REPO / "solutions" / chapter / f"{chapter}.ipynb"),
             incoming / STUDENT / chapter / f"{chapter}.ipynb",
         )
-    total, per_notebook = timed_autograde(course_dir, incoming)
+    total, per_notebook = timed_autograde(course_dir, intake.inspect(incoming, chapters).accepted)
     scores = report.totals(report.gradebook_scores(course_dir))
     return {"total": total, "per_notebook": per_notebook, "scores": scores}
 
@@ -181,19 +202,14 @@ def print_bank(folder: Path, chapter: str) -> None:
     for name, entry in files.items():
         entry["write"](incoming / name / chapter, chapter, nbformat.writes(solution), course_dir)
     found = intake.inspect(incoming, [chapter])
-    started = time.perf_counter()
-    starts: list[tuple[float, tuple[str, str]]] = []
-    graded = intake.grade(
-        course_dir, found, on_notebook=lambda s, c: starts.append((time.perf_counter(), (s, c)))
-    )
-    ended = time.perf_counter()
+    total, per_notebook = timed_autograde(course_dir, found.accepted)
+    GradebookWriter(course_dir).record_zeros((p.student, p.chapter) for p in found.rejected)
     listener.close()
-    ends = [at for at, _ in starts[1:]] + [ended]
-    seconds = {pair[0]: end - at for (at, pair), end in zip(starts, ends)}
+    seconds = {student: took for (student, _), took in per_notebook.items()}
     scores = report.totals(report.gradebook_scores(course_dir))
-    reasons = {problem.student: problem.reason for problem in graded.intake.problems}
+    reasons = {problem.student: problem.reason for problem in found.problems}
     print(f"Bad submissions on {chapter} (task {broken!r} broken), caps: cell 10 s, notebook 90 s,")
-    print(f"output 1 MiB, 64 processes, memory 2 GiB; {ended - started:.0f} s in all")
+    print(f"output 1 MiB, 64 processes, memory 2 GiB; {total:.0f} s in all")
     print(f"{'class':<26}{'score':>7}{'time s':>8}   reason shown")
     for name in [*runtime, *files]:
         got, top = scores.get((name, chapter), (0.0, 0.0))
@@ -206,15 +222,10 @@ def print_bank(folder: Path, chapter: str) -> None:
 
 
 def broken_submission(solution, release, task: str, code: str):
-    solved = {notebooks.nbgrader_meta(cell).get("grade_id"): cell for cell in solution.cells}
-    submission = copy.deepcopy(release)
-    for cell in submission.cells:
-        meta = notebooks.nbgrader_meta(cell)
-        if meta.get("solution"):
-            cell.source = solved[meta["grade_id"]].source
-            if meta["grade_id"] == f"{task}-solution":
-                cell.source = f"{code}\n{cell.source}"
-    return submission
+    """The release with every solution filled in, ``code`` first in ``task``'s."""
+    from helpers import filled_release
+
+    return filled_release(solution, release, prepend={f"{task}-solution": f"{code}\n"})
 
 
 def first_error_of(course_dir: Path, student: str, chapter: str, cell_id: str) -> str:

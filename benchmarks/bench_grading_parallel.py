@@ -4,11 +4,13 @@
 releases chapter 1 in a scratch course, then times
 
 - one notebook alone: plain ``nbgrader autograde`` of one submission (the baseline);
-- every learner in one plain ``nbgrader autograde`` call (the serial way, nbgrader started once);
-- ``--learners`` solution notebooks through the parallel path with 1 and with 2 local workers
-  (each run on a fresh copy of the course), as notebooks per second;
+- every learner in one plain ``nbgrader autograde`` call (nbgrader started once, one notebook
+  after another, nothing stored by the course's pipeline);
+- ``--learners`` solution notebooks through the course's pipeline (``selfattn-course grade``)
+  with 1 and with 2 local workers (each run on a fresh copy of the course), as notebooks per
+  second;
 
-and prints the per-unit overhead of the parallel path over the baseline, the speedup from 1 to
+and prints the per-unit overhead of the pipeline over the baseline, the speedup from 1 to
 2 workers, and the projected wall time of 500 learners x 30 chapters on 1, 16 and 64 cores
 (the measured time per notebook, divided by the cores times the measured 2-worker efficiency).
 """
@@ -24,15 +26,19 @@ import time
 from pathlib import Path
 
 from selfattn_course.grading import notebooks
-from selfattn_course.grading.classroom import course, intake, parallel
+from selfattn_course.grading.autograde.nbgrader_command import run_nbgrader
+from selfattn_course.grading.classroom import intake, pipeline, pools
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # tests/helpers.py: a scratch course is made one way
 CHAPTER = "ch01"
 CLASS = (500, 30)  # learners x chapters of the projection
 
 
 def make_course(root: Path) -> Path:
-    return course.released_copy(REPO, root / "course", [CHAPTER])
+    from helpers import released_course
+
+    return released_course(REPO, root / "course", [CHAPTER])
 
 
 def make_class(folder: Path, learners: int) -> None:
@@ -46,7 +52,7 @@ def one_notebook_alone(released: Path, root: Path) -> float:
     course_dir = Path(shutil.copytree(released, root / "alone"))
     make_class(course_dir / "submitted", 1)
     started = time.perf_counter()
-    run = course.run_nbgrader(course_dir, ["autograde", CHAPTER, "--student", "learner000"])
+    run = run_nbgrader(course_dir, ["autograde", CHAPTER, "--student", "learner000"])
     seconds = time.perf_counter() - started
     if not run.ok:
         sys.exit(run.log)
@@ -55,11 +61,11 @@ def one_notebook_alone(released: Path, root: Path) -> float:
 
 def one_call_for_all(released: Path, incoming: Path, root: Path) -> float:
     """Wall seconds of one plain ``nbgrader autograde`` call grading every learner, one after
-    another (the serial baseline: what the course's ``grade`` does without ``--workers``)."""
+    another (the plain baseline: nbgrader started once, writing the gradebook itself)."""
     course_dir = Path(shutil.copytree(released, root / "serial"))
     shutil.copytree(incoming, course_dir / "submitted")
     started = time.perf_counter()
-    run = course.run_nbgrader(course_dir, ["autograde", CHAPTER])
+    run = run_nbgrader(course_dir, ["autograde", CHAPTER])
     seconds = time.perf_counter() - started
     if not run.ok:
         sys.exit(run.log)
@@ -71,8 +77,8 @@ def parallel_run(released: Path, incoming: Path, root: Path, workers: int) -> fl
     course_dir = Path(shutil.copytree(released, root / f"workers{workers}"))
     found = intake.inspect(incoming, [CHAPTER])
     started = time.perf_counter()
-    done = parallel.grade_parallel(
-        course_dir, found, parallel.LocalRunner(workers), progress_stream=io.StringIO()
+    done = pipeline.grade_class(
+        course_dir, found, pools.LocalPool(workers), progress_stream=io.StringIO()
     )
     seconds = time.perf_counter() - started
     if done.summary.failed:
@@ -100,7 +106,7 @@ def main() -> None:
     rates = {n: args.learners / wall for n, wall in walls.items()}
     per_notebook = walls[1] / args.learners
     efficiency = rates[2] / (2 * rates[1])
-    print(f"chapter {CHAPTER}, {args.learners} notebooks a run, {parallel.usable_cores()} cores")
+    print(f"chapter {CHAPTER}, {args.learners} notebooks a run, {pools.usable_cores()} cores")
     print(f"one notebook alone (plain nbgrader autograde): {alone:.2f} s")
     print(
         f"all {args.learners} in one plain nbgrader autograde call: {serial:.1f} s wall, "
@@ -113,7 +119,7 @@ def main() -> None:
         f"2 workers against the one plain call: {serial / walls[2]:.2f}x"
     )
     print(
-        f"per-unit overhead of the parallel path: {per_notebook - alone:+.2f} s "
+        f"per-unit overhead of the pipeline: {per_notebook - alone:+.2f} s "
         f"({per_notebook:.2f} s a notebook on 1 worker vs {alone:.2f} s alone)"
     )
     units = CLASS[0] * CLASS[1]

@@ -1,20 +1,25 @@
-"""The ``selfattn-course`` command (release, grade, feedback, check, validate): parses, calls grading/.
+"""The ``selfattn-course`` command: it parses the command line, then calls the course's code.
 
 ::
 
-    selfattn-course release [chNN ...]        nbgrader generate_assignment: solutions/ -> exercises/
+    selfattn-course new-chapter NN SLUG       create chapter NN from the template and register it
+                                              (selfattn_course/authoring/new_chapter.py)
+    selfattn-course release [chNN ...]        build solutions/chNN/chNN.ipynb from chNN.md and the
+                                              task specs, then nbgrader generate_assignment:
+                                              solutions/ -> exercises/
     selfattn-course grade SUBMISSIONS         autograde <SUBMISSIONS>/<student>/<chNN>/<chNN>.ipynb,
                                               print a table, write a CSV; --workers N or
-                                              --scheduler tcp://HOST:PORT: in parallel
-                                              (grading/parallel.py), reruns resume
+                                              --scheduler tcp://HOST:PORT: in parallel; reruns
+                                              grade only what changed (grading/classroom/)
     selfattn-course feedback [chNN ...]       nbgrader generate_feedback: HTML in feedback/
     selfattn-course check NOTEBOOK            run a notebook's visible tests, report each task;
                                               exit 0 only if all pass (for learners)
     selfattn-course validate NOTEBOOK         grade a notebook as autograde does, visible and hidden
                                               tests; exit 0 only if all pass (for instructors)
 
-``release``, ``grade`` and ``feedback`` work on the course directory (``--course-dir``, default:
-the nearest folder at or above the working directory with ``nbgrader_config.py``).
+All but ``check`` and ``validate`` work on the course directory (``--course-dir``, default: the
+nearest folder at or above the working directory with ``nbgrader_config.py``). Exit codes: 0 done,
+1 something failed or did not pass, 2 the command could not start (bad arguments, no such file).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfattn-course",
-        description="Release, grade and check the course's exercise notebooks.",
+        description="Write, release, grade and check the course's exercise notebooks.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -41,9 +46,21 @@ def _parser() -> argparse.ArgumentParser:
         )
         return sub
 
+    new_chapter = with_course_dir(
+        commands.add_parser(
+            "new-chapter",
+            help="create every file chapter NN needs from the template, and register it",
+        )
+    )
+    new_chapter.add_argument("number", type=int, metavar="NN", help="the chapter's number")
+    new_chapter.add_argument(
+        "slug", metavar="SLUG", help="its page's name: book/chNN-SLUG.md (e.g. kv-cache)"
+    )
+
     release = with_course_dir(
         commands.add_parser(
-            "release", help="generate exercises/ from solutions/ (all chapters or some)"
+            "release",
+            help="build the solution notebooks, then generate exercises/ (all chapters or some)",
         )
     )
     release.add_argument("chapters", nargs="*", metavar="chNN")
@@ -74,8 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="grade (learner, chapter) units in N processes at once, one gradebook writer "
-        "(N left out: the cores that fit the kernels' memory cap); reruns grade only what "
-        "is new or changed",
+        "(N left out: the cores that fit the kernels' memory cap; default: 1)",
     )
     grade.add_argument(
         "--scheduler",
@@ -86,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--force",
         action="store_true",
-        help="with --workers or --scheduler: regrade every submission, changed or not",
+        help="regrade every submission, changed since the last run or not",
     )
 
     feedback = with_course_dir(
@@ -106,14 +122,15 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate",
-        help="grade a source notebook as autograde does (hidden tests too); exit 0 only when all pass",
+        help="grade a source notebook as autograde does (hidden tests too); "
+        "exit 0 only when all pass",
     )
     validate.add_argument("notebook", type=Path, metavar="NOTEBOOK")
     validate.add_argument(
         "--timeout", type=int, default=120, help="seconds each cell may run (default 120)"
     )
     validate.add_argument(
-        "--seed", type=int, default=None, help="the grading run's seed (default: a fresh one)"
+        "--seed", type=int, default=None, help="the grading's seed (default: a fresh one)"
     )
     return parser
 
@@ -122,138 +139,95 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in ("check", "validate"):
-            return _check(args)
+            return _run_notebook(args)
         from selfattn_course.grading.classroom import course
 
         course_dir = args.course_dir.resolve() if args.course_dir else course.find_course_dir()
-        if args.command == "release":
-            return _report_runs(course.release(course_dir, args.chapters), "released")
-        if args.command == "grade":
-            return _grade(course_dir, args)
-        return _report_runs(course.feedback(course_dir, args.chapters), "feedback written")
-    except (FileNotFoundError, ValueError) as error:
+        handlers = {
+            "new-chapter": _new_chapter,
+            "release": _release,
+            "grade": _grade,
+            "feedback": _feedback,
+        }
+        return handlers[args.command](course_dir, args)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"selfattn-course {args.command}: {error}", file=sys.stderr)
         return 2
 
 
-def _report_runs(runs, done: str) -> int:
-    for run in runs:
-        if not run.ok:
-            sys.stderr.write(run.log)
-            print(f"nbgrader {' '.join(run.args)} failed (exit {run.returncode})", file=sys.stderr)
-            return 1
-        print(f"nbgrader {' '.join(run.args)}: {done}")
+def _new_chapter(course_dir: Path, args: argparse.Namespace) -> int:
+    from selfattn_course.authoring import new_chapter
+
+    for path in new_chapter.create(course_dir, args.number, args.slug):
+        print(f"wrote {_shown(path, course_dir)}")
     return 0
 
 
+def _release(course_dir: Path, args: argparse.Namespace) -> int:
+    from selfattn_course.authoring import notebooks
+    from selfattn_course.grading.classroom import course
+
+    chapters = course.select_chapters(course_dir, args.chapters)
+    for path in notebooks.build(course_dir, chapters):
+        print(f"built {_shown(path, course_dir)}")
+    return _report_commands(course.release(course_dir, chapters), "released")
+
+
 def _grade(course_dir: Path, args: argparse.Namespace) -> int:
-    from selfattn_course.grading.autograde import sandbox
-    from selfattn_course.grading.classroom import course, intake, report
-    from selfattn_course.grading.classroom.progress import ProgressBar
+    from selfattn_course.grading.autograde.sandbox import SandboxUnavailable
+    from selfattn_course.grading.classroom import pipeline, pools, report
 
-    found = intake.inspect(args.submissions, course.chapters(course_dir))
-    if not found.pairs:
-        raise FileNotFoundError(
-            f"no submissions <student>/<chNN>/<chNN>.ipynb under {args.submissions}"
+    pool, note = pools.pool_for(course_dir, args.workers, args.scheduler)
+    if note:
+        print(note)
+    try:
+        grading = pipeline.grade_folder(
+            course_dir,
+            args.submissions,
+            pool,
+            force=args.force,
+            unsafe_no_sandbox=args.unsafe_no_sandbox,
         )
-    available, why_not = sandbox.sandbox_available()
-    if not available and not args.unsafe_no_sandbox:
-        print(f"selfattn-course grade: cannot sandbox student code: {why_not}", file=sys.stderr)
+    except SandboxUnavailable as error:  # nothing was graded or written
+        print(f"selfattn-course grade: {error}", file=sys.stderr)
         return 2
-    if not available:
-        print("selfattn-course grade: WARNING: grading WITHOUT a sandbox", file=sys.stderr)
-    if args.workers is not None or args.scheduler is not None:
-        return _grade_parallel(course_dir, args, found)
-    bar = ProgressBar(len(found.accepted), label="autograding")
-    graded = intake.grade(
-        course_dir,
-        found,
-        unsafe_no_sandbox=args.unsafe_no_sandbox,
-        on_notebook=lambda student, chapter: bar.advance(f"{student} {chapter}"),
-    )
-    bar.close()
-    scores = report.gradebook_scores(course_dir, graded.intake.pairs)
-    print(report.format_table(scores))
-    if graded.intake.problems:
-        print(intake.format_problems(graded.intake.problems))
-    csv_path = intake.write_csv(
-        scores, graded.intake.problems, args.csv or course_dir / "grades.csv"
-    )
-    print(f"per-task scores: {csv_path}")
-    for problem in graded.intake.rejected:
-        print(
-            f"nbgrader could not grade {problem.student}/{problem.chapter}: {problem.reason}; "
-            "it scores 0",
-            file=sys.stderr,
-        )
-    nbgrader_broke = graded.run is not None and not graded.run.ok and not graded.run.failed
-    if graded.unexpected_failures or nbgrader_broke:
-        for run in graded.run.runs:
-            if not run.ok:
-                sys.stderr.write(run.log)
-    for student, chapter in graded.unexpected_failures:
-        print(f"nbgrader could not grade {student}/{chapter} (its log is above)", file=sys.stderr)
-    return 1 if graded.intake.rejected or graded.unexpected_failures or nbgrader_broke else 0
+    return report.report_grading(grading, course_dir, args.csv or course_dir / "grades.csv")
 
 
-def _grade_parallel(course_dir: Path, args: argparse.Namespace, found) -> int:
-    from selfattn_course.grading.classroom import intake, parallel, report
+def _feedback(course_dir: Path, args: argparse.Namespace) -> int:
+    from selfattn_course.grading.classroom import course
 
-    if args.scheduler is not None:
-        runner = parallel.DaskRunner(args.scheduler)
-    elif args.workers == "auto":
-        cap = parallel.memory_cap_bytes(course_dir)
-        workers = parallel.default_workers(cap)
-        print(
-            f"grading with {workers} worker(s): {parallel.usable_cores()} cores, "
-            f"{parallel.machine_memory_bytes() / 2**30:.1f} GiB of memory, "
-            f"{cap / 2**30:g} GiB per kernel (c.SandboxedKernelManager.memory_bytes)"
-        )
-        runner = parallel.LocalRunner(workers)
-    else:
-        try:
-            workers = int(args.workers)
-        except ValueError:
-            raise ValueError(f"--workers takes a number, got {args.workers!r}") from None
-        if workers < 1:
-            raise ValueError(f"--workers takes a number >= 1, got {workers}")
-        runner = parallel.LocalRunner(workers)
-    graded = parallel.grade_parallel(
-        course_dir,
-        found,
-        runner,
-        force=args.force,
-        unsafe_no_sandbox=args.unsafe_no_sandbox,
-    )
-    scores = report.gradebook_scores(course_dir, found.pairs)
-    print(report.format_table(scores))
-    problems = sorted(
-        found.problems + graded.failed, key=lambda p: (p.student, p.chapter, p.graded)
-    )
-    if problems:
-        print(intake.format_problems(problems))
-    csv_path = intake.write_csv(scores, problems, args.csv or course_dir / "grades.csv")
-    print(f"per-task scores: {csv_path}")
-    print(graded.summary.format())
-    for problem in [*found.rejected, *graded.failed]:
-        print(
-            f"could not grade {problem.student}/{problem.chapter}: {problem.reason}; it scores 0",
-            file=sys.stderr,
-        )
-    return 1 if found.rejected or graded.failed else 0
+    return _report_commands(course.feedback(course_dir, args.chapters), "feedback written")
 
 
-def _check(args: argparse.Namespace) -> int:
+def _report_commands(commands, done: str) -> int:
+    """Say what each nbgrader command did; on the first that failed, show its log and stop."""
+    for command in commands:
+        if not command.ok:
+            sys.stderr.write(command.log)
+            print(f"{command.describe()} failed (exit {command.returncode})", file=sys.stderr)
+            return 1
+        print(f"{command.describe()}: {done}")
+    return 0
+
+
+def _run_notebook(args: argparse.Namespace) -> int:
     from selfattn_course.grading.autograde.local_run import check_notebook, validate_notebook
 
     if not args.notebook.is_file():
         raise FileNotFoundError(f"no notebook at {args.notebook}")
     if args.command == "validate":
-        outcome = validate_notebook(args.notebook, timeout=args.timeout, seed=args.seed)
+        report = validate_notebook(args.notebook, timeout=args.timeout, seed=args.seed)
     else:
-        outcome = check_notebook(args.notebook, timeout=args.timeout)
-    print(outcome.summary())
-    return 0 if outcome.passed else 1
+        report = check_notebook(args.notebook, timeout=args.timeout)
+    print(report.summary())
+    return 0 if report.passed else 1
+
+
+def _shown(path: Path, course_dir: Path) -> str:
+    """``path`` relative to the course directory where it lies inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(course_dir)) if path.is_relative_to(course_dir) else str(path)
 
 
 if __name__ == "__main__":

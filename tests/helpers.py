@@ -1,8 +1,17 @@
-"""Helpers that several test files share (importable because pytest puts ``tests/`` on the path)."""
+"""Helpers that several test files share (importable because pytest puts ``tests/`` on the path;
+the grading benchmarks put it there themselves).
+
+Besides seeded inputs and the bank of wrong submissions, two helpers for grading tests:
+:func:`released_course` makes a scratch course to grade in, and :func:`filled_release` writes a
+submission: the release with every solution cell filled in from the solution, then changed.
+"""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -60,3 +69,75 @@ def _expanded(chapter: str, entry: dict) -> dict:
         replace[f"{name}-solution"] = found[0].source
         loses += [] if name in loses else [name]
     return {"replace": replace, "delete": list(entry.get("delete", [])), "loses": loses}
+
+
+def released_course(
+    source: str | Path,
+    course_dir: str | Path,
+    chapters: Sequence[str],
+    *,
+    config_text: str | None = None,
+    extra_config: str = "",
+) -> Path:
+    """A new course in ``course_dir``, released: ``source``'s config (or ``config_text``) with
+    ``extra_config`` appended, and ``source``'s solutions of ``chapters``. A scratch course to
+    grade in without touching ``source``'s gradebook.
+
+    Raises:
+        RuntimeError: nbgrader could not release a chapter (its log is in the message).
+    """
+    from selfattn_course.grading.classroom import course
+
+    course_dir = Path(course_dir)
+    (course_dir / "solutions").mkdir(parents=True)
+    if config_text is None:
+        config_text = (Path(source) / course.CONFIG_FILE).read_text()
+    (course_dir / course.CONFIG_FILE).write_text(config_text + extra_config)
+    for chapter in chapters:
+        shutil.copytree(Path(source) / "solutions" / chapter, course_dir / "solutions" / chapter)
+    course.release_missing(course_dir, chapters)
+    return course_dir
+
+
+def filled_release(
+    solution,
+    release,
+    *,
+    replace: Mapping[str, str] | None = None,
+    prepend: Mapping[str, str] | None = None,
+    delete: Sequence[str] = (),
+    add_after: Mapping[str, str] | None = None,
+    keep_stubs: bool = False,
+):
+    """A submission: a copy of the ``release`` notebook with every solution cell filled in from
+    the ``solution`` notebook (or its stub kept, ``keep_stubs``), then changed, cells named by
+    grade id: ``replace`` gives a solution cell a new source, ``prepend`` puts code before one,
+    ``delete`` removes cells, ``add_after`` adds a new code cell after one."""
+    import nbformat
+
+    from selfattn_course.grading import notebooks
+
+    replace, prepend, add_after = replace or {}, prepend or {}, add_after or {}
+    solved = {notebooks.nbgrader_meta(cell).get("grade_id"): cell.source for cell in solution.cells}
+    submission = copy.deepcopy(release)
+    cells = []
+    for cell in submission.cells:
+        meta = notebooks.nbgrader_meta(cell)
+        grade_id = meta.get("grade_id")
+        if grade_id in delete:
+            continue
+        if meta.get("solution"):
+            source = cell.source if keep_stubs else solved[grade_id]
+            cell.source = prepend.get(grade_id, "") + replace.get(grade_id, source)
+        cells.append(cell)
+        if grade_id in add_after:
+            cells.append(nbformat.v4.new_code_cell(add_after[grade_id]))
+    submission.cells = cells
+    return submission
+
+
+def bank_submission(solution, release, entry: dict):
+    """The wrong submission a bank entry (:func:`load_bank`) describes."""
+    return filled_release(
+        solution, release, replace=entry["replace"], delete=tuple(entry.get("delete", ()))
+    )

@@ -1,7 +1,9 @@
 """The `selfattn-course` command: argument errors, the course directory, the report, end to end.
 
-The slow tests run the command on a tiny course in a temporary folder (one chapter of two small
-tasks without torch, so kernels start fast): release, grade, feedback and check.
+Fast tests check the arguments, what each command calls (new-chapter and release, with stand-ins
+for the authoring code) and the report. The slow tests run the command on a tiny course in a
+temporary folder (one chapter of two small tasks without torch, so kernels start fast): release,
+grade, feedback and check.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import pytest
 
 from selfattn_course.cli import main
 from selfattn_course.grading import notebooks
-from selfattn_course.grading.classroom import course
+from selfattn_course.grading.autograde.nbgrader_command import NbgraderCommand
+from selfattn_course.grading.classroom import course, intake
+from selfattn_course.grading.classroom.intake import Problem
 from selfattn_course.grading.classroom.progress import ProgressBar
 from selfattn_course.grading.classroom.report import TaskScore, format_table, write_csv
 
@@ -28,7 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 def tiny_notebook(
     answer_source: str = "answer = 42",
     double_source: str = "def double(x):\n    return 2 * x",
-    double_tests: str = "assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS",
+    double_tests: str = (
+        "assert double(2) == 4\n"
+        "### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS"
+    ),
 ):
     """One chapter of two tasks (1 + 2 points) whose tests need no torch."""
     cells = [
@@ -108,10 +115,70 @@ def test_submissions_are_found_by_their_layout(tmp_path):
         "bob/ch01/notes.ipynb",
         "bob/misc/ch01.ipynb",
     ]:
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text("{}")
-    found = [(s.student, s.chapter) for s in course.find_submissions(tmp_path)]
-    assert found == [("alice", "ch01"), ("alice", "ch02"), ("bob", "ch01")]
+        notebooks.write(tiny_notebook(), tmp_path / relative)
+    found = intake.inspect(tmp_path, ["ch01", "ch02"])
+    assert [(s.student, s.chapter) for s in found.accepted] == [
+        ("alice", "ch01"),
+        ("alice", "ch02"),
+        ("bob", "ch01"),
+    ]
+    assert found.problems == [
+        Problem("bob", "ch01", "not graded: notes.ipynb (only ch01.ipynb is)", graded=True)
+    ]
+
+
+# --- what new-chapter and release call ------------------------------------------------------------
+
+
+def test_new_chapter_creates_the_chapter_and_prints_what_it_wrote(tiny_course, monkeypatch, capsys):
+    from selfattn_course.authoring import new_chapter
+
+    calls = []
+
+    def create(course_dir, number, slug):
+        calls.append((course_dir, number, slug))
+        return [course_dir / "book" / f"ch{number:02d}-{slug}.md", course_dir / "_toc.yml"]
+
+    monkeypatch.setattr(new_chapter, "create", create)
+    assert main(["new-chapter", "7", "kv-cache", "--course-dir", str(tiny_course)]) == 0
+    assert calls == [(tiny_course.resolve(), 7, "kv-cache")]
+    assert capsys.readouterr().out.splitlines() == ["wrote book/ch07-kv-cache.md", "wrote _toc.yml"]
+
+
+def test_new_chapter_refuses_what_create_refuses(tiny_course, monkeypatch, capsys):
+    from selfattn_course.authoring import new_chapter
+
+    def create(course_dir, number, slug):
+        raise ValueError(f"chapter {number} exists already")
+
+    monkeypatch.setattr(new_chapter, "create", create)
+    assert main(["new-chapter", "1", "again", "--course-dir", str(tiny_course)]) == 2
+    assert "selfattn-course new-chapter: chapter 1 exists already" in capsys.readouterr().err
+
+
+def test_release_builds_the_notebooks_first_then_runs_nbgrader(tiny_course, monkeypatch, capsys):
+    from selfattn_course.authoring import notebooks as authoring_notebooks
+
+    notebooks.write(tiny_notebook(), tiny_course / "solutions" / "ch02" / "ch02.ipynb")
+    done = []
+
+    def build(course_dir, chapters):
+        done.append(("build", course_dir, list(chapters)))
+        return [course_dir / "solutions" / chapter / f"{chapter}.ipynb" for chapter in chapters]
+
+    def release(course_dir, chapters):
+        done.append(("release", course_dir, list(chapters)))
+        return [NbgraderCommand(["generate_assignment", "ch02", "--force"], 0, "")]
+
+    monkeypatch.setattr(authoring_notebooks, "build", build)
+    monkeypatch.setattr(course, "release", release)
+    assert main(["release", "ch02", "--course-dir", str(tiny_course)]) == 0
+    where = tiny_course.resolve()
+    assert done == [("build", where, ["ch02"]), ("release", where, ["ch02"])]
+    assert capsys.readouterr().out.splitlines() == [
+        "built solutions/ch02/ch02.ipynb",
+        "nbgrader generate_assignment ch02 --force: released",
+    ]
 
 
 def test_the_console_script_is_installed_and_the_module_runs():
@@ -141,15 +208,20 @@ def test_the_table_has_a_row_per_student_and_a_column_per_chapter():
     assert table[2].split() == ["bob", "1.5/3", "-", "1.5/3"]
 
 
-def test_the_csv_has_one_row_per_task(tmp_path):
-    path = write_csv(SCORES, tmp_path / "out" / "grades.csv")
+def test_the_csv_has_one_row_per_task_with_the_reason_where_there_is_one(tmp_path):
+    problems = [
+        Problem("bob", "ch01", "not graded: notes.ipynb (only ch01.ipynb is)", graded=True),
+        Problem("carol", "ch31", "ch31 is not a chapter of this course"),
+    ]
+    path = write_csv(SCORES, tmp_path / "out" / "grades.csv", problems)
     lines = path.read_text().splitlines()
-    assert lines[0] == "student,chapter,task,score,max_score"
+    assert lines[0] == "student,chapter,task,score,max_score,reason"
     assert lines[1:] == [
-        "alice,ch01,weights,3,3",
-        "alice,ch01,mixing,0,1",
-        "alice,ch02,attention,3,3",
-        "bob,ch01,weights,1.5,3",
+        "alice,ch01,weights,3,3,",
+        "alice,ch01,mixing,0,1,",
+        "alice,ch02,attention,3,3,",
+        "bob,ch01,weights,1.5,3,not graded: notes.ipynb (only ch01.ipynb is)",
+        "carol,ch31,,0,0,ch31 is not a chapter of this course",
     ]
 
 
@@ -254,7 +326,8 @@ def test_grade_exits_1_and_says_so_when_nbgrader_cannot_grade_a_submission(
         )
         == 1
     )
-    assert "nbgrader could not grade dave/ch01" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "could not grade dave/ch01: ch01.ipynb is not a valid notebook" in err
 
 
 @pytest.mark.slow

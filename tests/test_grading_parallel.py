@@ -1,19 +1,18 @@
-"""Parallel grading (selfattn_course/grading/classroom/parallel.py): one writer, same grades whatever N.
+"""Grading a class (selfattn_course/grading/classroom/): one pipeline, same grades, any pool.
 
-Fast tests check the pieces (the hash, the choice of N, the gradebook template). The slow ones
-grade a class of 20 synthetic learners of chapter 1 (the solution, each wrong submission of
-tests/grading_bank/ch01.py, one that kills its kernel on purpose) with ``--workers 2``,
-``--workers 1`` and through a 2-process ``distributed.LocalCluster``, and compare the table and
-the CSV; then fault tests (a killed grading process, a killed coordinator, a rerun) and one run
-through a real ``dask scheduler`` and ``dask worker`` started as separate processes. Stand-ins for
-``grade_units`` check the retry rules quickly: a unit that fails twice, a batch and then a unit
-that kill their Dask workers twice.
+Fast tests check the pieces (the hash, the choice of N, the batches, nbgrader's log). The slow
+ones grade a class of 20 synthetic learners of chapter 1 (the solution, each wrong submission of
+tests/grading_bank/ch01.py, one that kills its kernel on purpose) with ``--workers 2``, without
+``--workers`` (one local worker) and through a 2-process ``distributed.LocalCluster``, and compare
+the table and the CSV; then fault tests (a killed grading process, a killed coordinator, a rerun)
+and one run through a real ``dask scheduler`` and ``dask worker`` started as separate processes.
+Stand-ins for ``grade_units`` check the retry rules quickly: a unit that fails twice, a batch and
+then a unit that kill their Dask workers twice.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import os
 import shutil
@@ -27,12 +26,14 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import load_bank
+from helpers import bank_submission, filled_release, load_bank, released_course
 
 from selfattn_course.cli import main
 from selfattn_course.grading import notebooks
 from selfattn_course.grading.autograde import sandbox
-from selfattn_course.grading.classroom import course, intake, parallel, report
+from selfattn_course.grading.autograde.nbgrader_command import students_not_graded, tool_env
+from selfattn_course.grading.classroom import course, intake, pipeline, pools, report, units
+from selfattn_course.grading.classroom.gradebook import UNITS_TABLE
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "ch01"
@@ -42,18 +43,13 @@ needs_sandbox = pytest.mark.skipif(not AVAILABLE, reason=f"no sandbox here: {WHY
 CRASH = "import os\nos._exit(3)\n"
 
 
-def submission(replace: dict[str, str], delete: tuple[str, ...] = ()):
-    """The release with every solution cell filled in from the solution, then ``replace``."""
+def submission(replace: dict[str, str] | None = None, entry: dict | None = None):
+    """The release with every solution cell filled in, then ``replace`` or a bank ``entry``."""
     solution = notebooks.read(REPO / "solutions" / CHAPTER / f"{CHAPTER}.ipynb")
     release = notebooks.read(REPO / "exercises" / CHAPTER / f"{CHAPTER}.ipynb")
-    solved = {notebooks.nbgrader_meta(c).get("grade_id"): c.source for c in solution.cells}
-    nb = copy.deepcopy(release)
-    for cell in nb.cells:
-        meta = notebooks.nbgrader_meta(cell)
-        if meta.get("solution"):
-            cell.source = replace.get(meta["grade_id"], solved[meta["grade_id"]])
-    nb.cells = [c for c in nb.cells if notebooks.nbgrader_meta(c).get("grade_id") not in delete]
-    return nb
+    if entry is not None:
+        return bank_submission(solution, release, entry)
+    return filled_release(solution, release, replace=replace)
 
 
 def first_solution_id() -> str:
@@ -73,11 +69,11 @@ def make_class(folder: Path, learners: int = LEARNERS) -> dict[str, str]:
     for i in range(learners):
         kind = kinds[i % len(kinds)]
         if kind == "solution":
-            nb = submission({})
+            nb = submission()
         elif kind == "crash":
             nb = submission({first_solution_id(): CRASH})
         else:
-            nb = submission(bank[kind]["replace"], tuple(bank[kind].get("delete", ())))
+            nb = submission(entry=bank[kind])
         who = f"learner{i:02d}"
         notebooks.write(nb, folder / who / CHAPTER / f"{CHAPTER}.ipynb")
         made[who] = kind
@@ -89,7 +85,7 @@ def released(tmp_path_factory) -> Path:
     """A course with chapter 1 released (copied for each run, so each starts from the same)."""
     if not AVAILABLE:
         pytest.skip(f"no sandbox here: {WHY_NOT}")
-    return course.released_copy(REPO, tmp_path_factory.mktemp("released") / "course", [CHAPTER])
+    return released_course(REPO, tmp_path_factory.mktemp("released") / "course", [CHAPTER])
 
 
 def fresh_course(released: Path, where: Path) -> Path:
@@ -131,10 +127,10 @@ def submissions_in_gradebook(course_dir: Path) -> list[tuple[str, str]]:
 
 def test_the_hash_changes_with_any_file_name_or_content():
     base = {"ch01.ipynb": b"{}", "data.txt": b"1"}
-    assert parallel.files_hash(base) == parallel.files_hash(dict(reversed(base.items())))
-    assert parallel.files_hash(base) != parallel.files_hash({**base, "data.txt": b"2"})
-    assert parallel.files_hash(base) != parallel.files_hash({**base, "more.txt": b""})
-    assert parallel.files_hash({"ab": b"c"}) != parallel.files_hash({"a": b"bc"})
+    assert units.files_hash(base) == units.files_hash(dict(reversed(base.items())))
+    assert units.files_hash(base) != units.files_hash({**base, "data.txt": b"2"})
+    assert units.files_hash(base) != units.files_hash({**base, "more.txt": b""})
+    assert units.files_hash({"ab": b"c"}) != units.files_hash({"a": b"bc"})
 
 
 @pytest.mark.parametrize(
@@ -142,34 +138,42 @@ def test_the_hash_changes_with_any_file_name_or_content():
     [(16, 128, 2, 16), (16, 16, 2, 8), (2, 1, 2, 1), (64, 512, 4, 64), (8, 23, 2, 8)],
 )
 def test_the_default_workers_fit_the_cores_and_the_memory(cores, memory_gib, cap_gib, expected):
-    got = parallel.default_workers(cap_gib * 2**30, cores=cores, memory=memory_gib * 2**30)
+    got = pools.default_workers(cap_gib * 2**30, cores=cores, memory=memory_gib * 2**30)
     assert got == expected
 
 
 def test_the_memory_cap_is_read_from_the_course_config():
-    assert parallel.memory_cap_bytes(REPO) == 2 * 1024**3
+    assert pools.memory_cap_bytes(REPO) == 2 * 1024**3
 
 
 @needs_sandbox
 def test_a_bad_workers_value_is_refused(tmp_path, capsys):
     (tmp_path / "someone" / CHAPTER).mkdir(parents=True)
-    notebooks.write(submission({}), tmp_path / "someone" / CHAPTER / f"{CHAPTER}.ipynb")
+    notebooks.write(submission(), tmp_path / "someone" / CHAPTER / f"{CHAPTER}.ipynb")
     assert main(["grade", str(tmp_path), "--course-dir", str(REPO), "--workers", "0"]) == 2
     assert "--workers takes a number >= 1" in capsys.readouterr().err
 
 
-# --- the runners' retry rules, with stand-ins for grade_units (no nbgrader, no sandbox) -------------
+def test_without_workers_or_a_scheduler_one_local_worker_grades():
+    pool, note = pools.pool_for(REPO)
+    assert isinstance(pool, pools.LocalPool) and pool.workers == 1 and note == ""
+    assert isinstance(pools.pool_for(REPO, "3")[0], pools.LocalPool)
+    assert pools.pool_for(REPO, "auto")[1].startswith("grading with ")
+    assert isinstance(pools.pool_for(REPO, None, "tcp://host:8786")[0], pools.DaskPool)
 
 
-def _unit(student: str) -> parallel.Unit:
+# --- the pools' retry rules, with stand-ins for grade_units (no nbgrader, no sandbox) -------------
+
+
+def _unit(student: str) -> units.Unit:
     files = {f"{CHAPTER}.ipynb": student.encode()}
-    return parallel.Unit(student, CHAPTER, files, parallel.files_hash(files))
+    return units.Unit(student, CHAPTER, files, units.files_hash(files))
 
 
 def _fails_for_victim(batch, context):
     """Stand-in for grade_units: the unit of learner "victim" fails every time, the others pass."""
     return [
-        parallel.UnitResult(
+        units.UnitResult(
             unit.student,
             unit.chapter,
             unit.files_sha256,
@@ -185,21 +189,20 @@ def _kills_the_worker_for_victim(batch, context):
     if any(unit.student == "victim" for unit in batch):
         os._exit(13)
     return [
-        parallel.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True)
-        for unit in batch
+        units.UnitResult(unit.student, unit.chapter, unit.files_sha256, ok=True) for unit in batch
     ]
 
 
 def test_batches_hold_one_chapter_and_give_each_worker_an_equal_share():
-    units = [_unit(f"l{i:02d}") for i in range(20)]
-    assert [len(b) for b in parallel.make_batches(units, 2)] == [5, 5, 5, 5]
-    assert [len(b) for b in parallel.make_batches(units[:8], 2)] == [4, 4]
-    assert [len(b) for b in parallel.make_batches(units, 1)] == [7, 7, 6]  # at most MAX_BATCH
-    assert [len(b) for b in parallel.make_batches(units, 16)] == [2] * 10
-    assert [len(b) for b in parallel.make_batches(units, 64)] == [1] * 20
-    assert parallel.make_batches([], 4) == []
-    other = parallel.Unit("l00", "ch02", {}, parallel.files_hash({}))
-    batches = parallel.make_batches([*units[:3], other], 1)
+    some = [_unit(f"l{i:02d}") for i in range(20)]
+    assert [len(b) for b in units.make_batches(some, 2)] == [5, 5, 5, 5]
+    assert [len(b) for b in units.make_batches(some[:8], 2)] == [4, 4]
+    assert [len(b) for b in units.make_batches(some, 1)] == [7, 7, 6]  # at most MAX_BATCH
+    assert [len(b) for b in units.make_batches(some, 16)] == [2] * 10
+    assert [len(b) for b in units.make_batches(some, 64)] == [1] * 20
+    assert units.make_batches([], 4) == []
+    other = units.Unit("l00", "ch02", {}, units.files_hash({}))
+    batches = units.make_batches([*some[:3], other], 1)
     assert [[u.name for u in b] for b in batches] == [
         ["l00/ch01", "l01/ch01", "l02/ch01"],
         ["l00/ch02"],
@@ -213,13 +216,13 @@ def test_the_learners_nbgrader_could_not_grade_are_read_from_its_log():
         "[AutogradeApp | ERROR] There was an error processing assignment 'ch01' for student 'c_3'\n"
         "[AutogradeApp | INFO] Writing 'a' to the gradebook\n"
     )
-    assert parallel._students_nbgrader_could_not_grade(log) == ["b", "c_3"]
+    assert students_not_graded(log) == [("b", "ch01"), ("c_3", "ch01")]
 
 
 def test_a_local_unit_that_fails_twice_is_tried_twice_then_reported_once():
     calls = []
-    runner = parallel.LocalRunner(1, grade=_fails_for_victim)  # one batch: both units
-    runner.run(
+    pool = pools.LocalPool(1, grade=_fails_for_victim)  # one batch: both units
+    pool.grade(
         [_unit("victim"), _unit("fine")],
         None,
         lambda result, attempt: calls.append((result.student, result.ok, attempt)),
@@ -250,10 +253,10 @@ def test_a_unit_that_kills_its_dask_worker_twice_scores_0_with_the_reason():
                 n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster:
                 with Client(cluster) as client:
-                    runner = parallel.DaskRunner(client=client, grade=_kills_the_worker_for_victim)
+                    pool = pools.DaskPool(client=client, grade=_kills_the_worker_for_victim)
                     # Eight units on two threads: batches of four. The victim's batch kills two
                     # workers, then each of its units is tried alone: the victim kills two more.
-                    runner.run(
+                    pool.grade(
                         [_unit("victim"), *others],
                         None,
                         lambda result, attempt: calls.append((result, attempt)),
@@ -264,7 +267,7 @@ def test_a_unit_that_kills_its_dask_worker_twice_scores_0_with_the_reason():
     assert len(calls) == 8 and set(by_student) == {"victim", *(u.student for u in others)}
     assert all(by_student[u.student][0].ok for u in others)
     victim, attempt = by_student["victim"]
-    assert not victim.ok and attempt == parallel.ATTEMPTS
+    assert not victim.ok and attempt == pools.ATTEMPTS
     assert "killed its worker process twice" in victim.reason
 
 
@@ -291,7 +294,7 @@ def test_the_class_is_graded_as_the_bank_says(graded_with_2):
     assert "could not grade broken/ch01" in err
     assert "20 graded, 0 failed (0 points), 0 retried" in out
     bank = load_bank(CHAPTER)
-    full = {t.name: t.points for t in notebooks.tasks_of(submission({}))}
+    full = {t.name: t.points for t in notebooks.tasks_of(submission())}
     scores: dict = {}
     for score in report.gradebook_scores(course_dir):
         scores.setdefault(score.student, {})[score.task] = score.score
@@ -321,11 +324,12 @@ def test_a_kernel_crash_scores_0_with_the_reason_in_the_autograded_notebook(grad
 
 @needs_sandbox
 @pytest.mark.slow
-def test_one_worker_gives_the_same_table_and_csv(graded_with_2, released, tmp_path):
+def test_grading_without_workers_gives_the_same_table_and_csv(graded_with_2, released, tmp_path):
     _, incoming, _, (_, out2, _, csv2) = graded_with_2
     course_dir = fresh_course(released, tmp_path / "course")
-    code, out1, _, csv1 = grade_cli(course_dir, incoming, "--workers", "1")
+    code, out1, _, csv1 = grade_cli(course_dir, incoming)  # one local worker
     assert code == 1
+    assert "20 graded, 0 failed (0 points), 0 retried" in out1 and "on 1 local worker" in out1
     assert table_of(out1) == table_of(out2)
     assert csv1 == csv2
 
@@ -342,8 +346,8 @@ def test_a_dask_local_cluster_gives_the_same_table_and_csv(graded_with_2, releas
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         with Client(cluster) as client:
-            done = parallel.grade_parallel(
-                course_dir, found, parallel.DaskRunner(client=client), progress_stream=io.StringIO()
+            done = pipeline.grade_class(
+                course_dir, found, pools.DaskPool(client=client), progress_stream=io.StringIO()
             )
     assert (done.summary.graded, done.summary.failed) == (LEARNERS, 0)
     out, err = io.StringIO(), io.StringIO()
@@ -365,7 +369,7 @@ def test_a_rerun_grades_only_the_changed_submission_and_force_regrades_all(relea
     again = grade_cli(course_dir, incoming, "--workers", "2")[1]
     assert "0 graded" in again and "3 unchanged" in again
     changed = incoming / "learner01" / CHAPTER / f"{CHAPTER}.ipynb"
-    notebooks.write(submission({}), changed)
+    notebooks.write(submission(), changed)
     out = grade_cli(course_dir, incoming, "--workers", "2")[1]
     assert "1 graded" in out and "2 unchanged" in out
     assert "learner01  10/10" in out
@@ -426,14 +430,14 @@ def test_a_killed_grading_process_is_retried_and_its_unit_graded_once(released, 
     assert "learner00  10/10" in out
     assert submissions_in_gradebook(course_dir).count(("learner00", CHAPTER)) == 1
     assert sum(line.startswith("learner00,") for line in csv_text.splitlines()) == len(
-        notebooks.tasks_of(submission({}))
+        notebooks.tasks_of(submission())
     )
 
 
 def units_stored(course_dir: Path) -> int:
     try:
         with sqlite3.connect(course_dir / "gradebook.db") as db:
-            return db.execute(f"SELECT COUNT(*) FROM {parallel.UNITS_TABLE}").fetchone()[0]
+            return db.execute(f"SELECT COUNT(*) FROM {UNITS_TABLE}").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
@@ -447,7 +451,7 @@ def test_a_killed_coordinator_leaves_a_gradebook_a_rerun_completes(released, tmp
     command = [sys.executable, "-m", "selfattn_course.cli", "grade", str(incoming)]
     command += ["--course-dir", str(course_dir), "--workers", "2"]
     coordinator = subprocess.Popen(
-        command, env=course.tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 180
     while units_stored(course_dir) < 1 and time.monotonic() < deadline:
@@ -465,7 +469,7 @@ def test_a_killed_coordinator_leaves_a_gradebook_a_rerun_completes(released, tmp
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT COUNT(*) FROM grade WHERE auto_score IS NULL").fetchone() == (0,)
     rows = csv_text.splitlines()[1:]
-    assert len(rows) == len(set(rows)) == 5 * len(notebooks.tasks_of(submission({})))
+    assert len(rows) == len(set(rows)) == 5 * len(notebooks.tasks_of(submission()))
 
 
 # --- slow: a real scheduler and worker -----------------------------------------------------------
@@ -485,7 +489,7 @@ def test_grading_through_a_dask_scheduler_and_worker_started_apart(released, tmp
     course_dir = fresh_course(released, tmp_path / "course")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = dict(course.tool_env(), DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1")
+    env = tool_env({"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"})
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
          "--port", str(port), "--dashboard-address", ":0"],
@@ -510,7 +514,7 @@ def test_grading_through_a_dask_scheduler_and_worker_started_apart(released, tmp
     assert code == 0, err
     assert "2 graded, 0 failed (0 points)" in out and address in out
     assert "learner00  10/10" in out
-    assert csv_text.count("\nlearner01,") == len(notebooks.tasks_of(submission({})))
+    assert csv_text.count("\nlearner01,") == len(notebooks.tasks_of(submission()))
 
 
 @needs_sandbox
@@ -542,8 +546,8 @@ def test_a_killed_dask_worker_has_its_unit_rerun_elsewhere_and_graded_once(relea
 
             killer = threading.Thread(target=kill_when_busy)
             killer.start()
-            done = parallel.grade_parallel(
-                course_dir, found, parallel.DaskRunner(client=client), progress_stream=io.StringIO()
+            done = pipeline.grade_class(
+                course_dir, found, pools.DaskPool(client=client), progress_stream=io.StringIO()
             )
             killer.join()
     assert killed

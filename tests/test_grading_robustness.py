@@ -1,12 +1,13 @@
-"""Grading survives broken and malicious submissions (grading/execute.py, grading/intake.py).
+"""Grading survives broken and malicious submissions (grading/autograde/execute.py, the intake).
 
 The bank (tests/bad_submissions/) holds one submission per way of breaking things: at run time
 (an infinite loop that ignores SIGINT, os._exit, a segfault, a memory bomb, a fork bomb, a huge
 output, reading the solutions or the gradebook, writing the gradebook, opening a socket) and in
 the files (bad JSON, a wrong name, no notebook, an extra notebook, a link to the solutions).
 One temporary course, with the repository's nbgrader_config.py and small caps, grades them all in
-one ``selfattn-course grade`` call (one ``nbgrader autograde`` with the course's config), next to
-a correct submission per chapter, then writes the feedback. A run-time breakage must cost its own
+one ``selfattn-course grade`` call (one local worker, the course's config), next to a correct
+submission per chapter; plain ``nbgrader autograde`` grades one planted straight into
+``submitted/``; then the feedback is written. A run-time breakage must cost its own
 task only (score 0, the reason in the feedback); a bad file an explicit 0 with the reason in the
 table and the CSV; the files handed in must come out byte for byte as they went in.
 
@@ -19,7 +20,6 @@ time limit, the replay after a restart, the shadowing of the package.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import html
 import importlib.util
@@ -34,13 +34,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import filled_release, released_course
 from traitlets.config import Config
 
 from selfattn_course.cli import main
 from selfattn_course.grading import notebooks
 from selfattn_course.grading.autograde import execute, sandbox
 from selfattn_course.grading.autograde.execute import CELL_NOT_RUN, CELL_STOPPED, GradingExecute
-from selfattn_course.grading.classroom import course, intake, report
+from selfattn_course.grading.autograde.nbgrader_command import (
+    UNSAFE_ENVIRONMENT_VARIABLE,
+    NbgraderCommand,
+    run_nbgrader,
+)
+from selfattn_course.grading.classroom import course, intake, report, units
 
 REPO = Path(__file__).resolve().parents[1]
 BANK_DIR = Path(__file__).resolve().parent / "bad_submissions"
@@ -113,17 +119,8 @@ def broken_task(chapter: str) -> str:
 def runtime_submission(chapter: str, course_dir: Path, code: str):
     """The release with every solution filled in, ``code`` first in the broken task's."""
     release = notebooks.read(course_dir / "exercises" / chapter / f"{chapter}.ipynb")
-    solved = {
-        notebooks.nbgrader_meta(cell).get("grade_id"): cell for cell in solution(chapter).cells
-    }
-    submission = copy.deepcopy(release)
-    for cell in submission.cells:
-        meta = notebooks.nbgrader_meta(cell)
-        if meta.get("solution"):
-            cell.source = solved[meta["grade_id"]].source
-            if meta["grade_id"] == f"{broken_task(chapter)}-solution":
-                cell.source = f"{code}\n{cell.source}"
-    return submission
+    broken = f"{broken_task(chapter)}-solution"
+    return filled_release(solution(chapter), release, prepend={broken: f"{code}\n"})
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -157,7 +154,7 @@ def graded(tmp_path_factory) -> Graded:
     if not AVAILABLE:
         pytest.skip(f"no sandbox here: {WHY_NOT}")
     root = tmp_path_factory.mktemp("robust")
-    course_dir = course.released_copy(REPO, root / "course", CHAPTERS, extra_config=CAPS)
+    course_dir = released_course(REPO, root / "course", CHAPTERS, extra_config=CAPS)
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -196,6 +193,10 @@ def graded(tmp_path_factory) -> Graded:
         exit_code = main(
             ["grade", str(incoming), "--course-dir", str(course_dir), "--csv", str(csv_path)]
         )
+        planted_run = run_nbgrader(
+            course_dir, ["autograde", CHAPTERS[0], "--student", "planted-link"]
+        )
+        assert planted_run.ok, planted_run.log[-3000:]
         assert main(["feedback", "--course-dir", str(course_dir)]) == 0
     seconds = time.perf_counter() - started
     after = {key: fingerprint(folder) for key, folder in watched.items()}
@@ -363,7 +364,7 @@ def test_the_table_and_the_csv_give_the_reason(graded, name, chapter):
     assert all(reason in row[5] for row in rows)
     if not FILES[name]["graded"]:
         assert all(row[3] == "0" for row in rows)
-        assert f"nbgrader could not grade {who}/{chapter}: " in graded.err
+        assert f"could not grade {who}/{chapter}: " in graded.err
 
 
 @needs_sandbox
@@ -379,13 +380,16 @@ def test_a_folder_for_no_chapter_of_the_course_gets_a_row_of_0_with_the_reason(g
 @pytest.mark.slow
 def test_grade_exits_1_when_a_submission_could_not_be_graded(graded):
     assert graded.exit_code == 1, graded.err
-    assert "its log is above" not in graded.err  # every failure had a reason: nothing unexpected
+    # only the intake's rejections: nbgrader graded every submission it was given, at once
+    assert "0 failed (0 points), 0 retried" in graded.out, graded.err
+    assert "the end of nbgrader's log" not in graded.err
 
 
 @needs_sandbox
 @pytest.mark.slow
 def test_plain_nbgrader_does_not_run_a_submission_that_holds_a_link(graded):
-    """Put straight into submitted/ (no intake), the link is refused by GradingExecute."""
+    """Put straight into submitted/ (no intake) and graded by plain nbgrader autograde, the
+    link is refused by GradingExecute."""
     chapter = CHAPTERS[0]
     got = graded.scores[("planted-link", chapter)]
     assert all(score == 0 for score, _ in got.values())
@@ -533,7 +537,7 @@ def test_unsafe_no_sandbox_lets_autograde_go_on(no_sandbox, monkeypatch):
 def test_the_config_reads_the_unsafe_switch_from_the_environment(monkeypatch):
     from traitlets.config.loader import PyFileConfigLoader
 
-    monkeypatch.setenv(execute.UNSAFE_ENVIRONMENT_VARIABLE, "1")
+    monkeypatch.setenv(UNSAFE_ENVIRONMENT_VARIABLE, "1")
     config = PyFileConfigLoader(course.CONFIG_FILE, path=str(REPO)).load_config()
     assert config.SandboxedKernelManager.unsafe_no_sandbox is True
     assert (
@@ -557,21 +561,27 @@ def test_grade_refuses_to_start_without_a_sandbox_and_says_how_to_go_on(
     assert not (course_dir / "gradebook.db").exists()
 
 
-def test_grade_with_unsafe_no_sandbox_tells_nbgrader_so_and_only_nbgrader(tmp_path, monkeypatch):
+def test_grade_with_unsafe_no_sandbox_tells_nbgrader_so_and_only_nbgrader(monkeypatch):
+    """The switch travels in the environment of the nbgrader process, passed to it explicitly:
+    this process's own environment never changes (the pools grade from threads)."""
     seen = []
 
-    def autograde(course_dir, submissions_dir=None, *, on_notebook=None):
-        seen.append(os.environ.get(execute.UNSAFE_ENVIRONMENT_VARIABLE))
-        return course.AutogradeRun([])
+    def run(course_dir, args, *, env=None, on_line=None):
+        seen.append(dict(env or {}))
+        return NbgraderCommand(list(args), 1, "")
 
-    monkeypatch.setattr(course, "autograde", autograde)
-    monkeypatch.delenv(execute.UNSAFE_ENVIRONMENT_VARIABLE, raising=False)
-    notebooks.write(solution("ch01"), tmp_path / "incoming" / "alice" / "ch01" / "ch01.ipynb")
-    found = intake.inspect(tmp_path / "incoming", ["ch01"])
+    monkeypatch.setattr(units, "run_nbgrader", run)
+    monkeypatch.setattr(units, "_read_scratch_grades", lambda root, results: None)
+    monkeypatch.delenv(UNSAFE_ENVIRONMENT_VARIABLE, raising=False)
+    files = {"ch01.ipynb": nbformat.writes(solution("ch01")).encode()}
+    unit = units.Unit("alice", "ch01", files, units.files_hash(files))
+    gradebook = b""  # nbgrader is a stand-in: nothing reads it
     for unsafe, expected in ((True, "1"), (False, "0")):
-        intake.grade(REPO, found, unsafe_no_sandbox=unsafe)
-        assert seen.pop() == expected
-        assert execute.UNSAFE_ENVIRONMENT_VARIABLE not in os.environ
+        context = units.GradingContext("c = get_config()\n", gradebook, unsafe)
+        (result,) = units.grade_units([unit], context)
+        assert not result.ok
+        assert seen.pop()[UNSAFE_ENVIRONMENT_VARIABLE] == expected
+        assert UNSAFE_ENVIRONMENT_VARIABLE not in os.environ
 
 
 # --- the intake on its own ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """End to end through ``nbgrader autograde`` with the course's config: tampering earns nothing.
 
 One temporary course releases chapters 2 and 5 (a fixed sample: functions, an answer, module
-classes, provided helpers) and autogrades, in one nbgrader call, submissions that try to win
+classes, provided helpers) and autogrades (the class pipeline, two local workers) submissions that
+try to win
 points without earning them: no-op comparison functions (numpy's, torch's, the course's own
 ``check`` and ``CheckFailed``), an IPython input transformer that turns every later cell into
 ``pass``, a forged result for the grader, torch's attention in a from-scratch task (plain and
@@ -12,21 +13,21 @@ stderr, correct code that draws random numbers. Each has its expected score per 
 
 from __future__ import annotations
 
-import copy
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
+from helpers import filled_release, released_course
 
 from selfattn_course.cli import main
 from selfattn_course.grading import notebooks
-from selfattn_course.grading.classroom import course, report
+from selfattn_course.grading.classroom import course, intake, pipeline, pools, report
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = ["ch02", "ch05"]
-RUN_FILE = ".selfattn-course-grading.json"
+DRAW_FILE = ".selfattn-course-grading.json"
 
 NOOP_COMPARISONS = (
     "import numpy as np\n"
@@ -48,8 +49,8 @@ FORGED_RESULT = (
     "from IPython.display import publish_display_data\n\n"
     "def masked_softmax(scores, mask):\n"
     "    run = {'seed': 0, 'devices': ['cpu']}\n"
-    f"    if os.path.exists('{RUN_FILE}'):\n"
-    f"        run = json.load(open('{RUN_FILE}'))\n"
+    f"    if os.path.exists('{DRAW_FILE}'):\n"
+    f"        run = json.load(open('{DRAW_FILE}'))\n"
     "    forged = {'format': 1, 'task': 'ch02.masked_softmax', 'seed': run['seed'],\n"
     "              'devices': run['devices'], 'inputs': '0' * 64, 'outcomes': []}\n"
     "    publish_display_data({'application/vnd.selfattn-course.result+json': forged})\n"
@@ -108,12 +109,14 @@ MHA_HEAD = (
 
 MHA_WITH_SDPA = MHA_HEAD + (
     "    def forward(self, x, mask=None):\n"
-    "        q, k, v = (split_heads(p(x), self.num_heads) for p in (self.q_proj, self.k_proj, self.v_proj))\n"
+    "        projections = (self.q_proj, self.k_proj, self.v_proj)\n"
+    "        q, k, v = (split_heads(p(x), self.num_heads) for p in projections)\n"
     "        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n"
     "        if mask is not None:\n"
     "            scores = scores.masked_fill(~mask, float('-inf'))\n"
     "        weights = torch.softmax(scores, dim=-1).nan_to_num()\n"
-    "        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask).nan_to_num()\n"
+    "        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)\n"
+    "        out = out.nan_to_num()\n"
     "        return self.out_proj(merge_heads(out)), weights\n\n\n"
     "multi_head_self_attention = MultiHeadSelfAttention\n"
 )
@@ -124,7 +127,8 @@ MHA_NOISY = MHA_HEAD + (
     "        warnings.warn('a warning from correct code', RuntimeWarning)\n"
     "        print('stderr from correct code', file=sys.stderr)\n"
     "        torch.rand(10)\n"
-    "        q, k, v = (split_heads(p(x), self.num_heads) for p in (self.q_proj, self.k_proj, self.v_proj))\n"
+    "        projections = (self.q_proj, self.k_proj, self.v_proj)\n"
+    "        q, k, v = (split_heads(p(x), self.num_heads) for p in projections)\n"
     "        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n"
     "        if mask is not None:\n"
     "            scores = scores.masked_fill(~mask, float('-inf'))\n"
@@ -166,7 +170,9 @@ SUBMISSIONS = {
     "input_transformer_turns_cells_into_pass": dict(
         chapter="ch02",
         prepend={
-            "attention_scores-solution": "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n\n"
+            "attention_scores-solution": (
+                "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n\n"
+            )
         },
         loses=CH02_TASKS,
     ),
@@ -204,21 +210,15 @@ SUBMISSIONS = {
 
 
 def build_submission(solution, release, entry):
-    """The release with its solution cells filled in (or left as stubs), then the entry's changes."""
-    submission = copy.deepcopy(release)
-    solved = {notebooks.nbgrader_meta(cell).get("grade_id"): cell.source for cell in solution.cells}
-    cells = []
-    for cell in submission.cells:
-        grade_id = notebooks.nbgrader_meta(cell).get("grade_id")
-        if notebooks.nbgrader_meta(cell).get("solution"):
-            source = cell.source if entry.get("stubs") else solved[grade_id]
-            source = entry.get("replace", {}).get(grade_id, source)
-            cell.source = entry.get("prepend", {}).get(grade_id, "") + source
-        cells.append(cell)
-        if grade_id in entry.get("add_after", {}):
-            cells.append(nbformat.v4.new_code_cell(entry["add_after"][grade_id]))
-    submission.cells = cells
-    return submission
+    """The release with its solution cells filled in (or left as stubs), then the entry's."""
+    return filled_release(
+        solution,
+        release,
+        replace=entry.get("replace"),
+        prepend=entry.get("prepend"),
+        add_after=entry.get("add_after"),
+        keep_stubs=entry.get("stubs", False),
+    )
 
 
 @dataclass
@@ -233,7 +233,7 @@ class Graded:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Graded:
     root = tmp_path_factory.mktemp("tampering")
-    course_dir = course.released_copy(REPO, root / "course", CHAPTERS)
+    course_dir = released_course(REPO, root / "course", CHAPTERS)
     incoming = root / "incoming"
     for name, entry in SUBMISSIONS.items():
         chapter = entry["chapter"]
@@ -245,16 +245,22 @@ def graded(tmp_path_factory) -> Graded:
         )
     started = time.perf_counter()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        result = course.autograde(course_dir, incoming)
-        feedback_runs = course.feedback(course_dir)
+        patch.setenv("OMP_NUM_THREADS", "1")  # two kernels share the cores
+        found = intake.inspect(incoming, CHAPTERS)
+        grading = pipeline.grade_class(
+            course_dir, found, pools.LocalPool(2), progress_stream=io.StringIO()
+        )
+        feedback_commands = course.feedback(course_dir)
     seconds = time.perf_counter() - started
-    assert all(run.ok for run in feedback_runs), [run.log[-3000:] for run in feedback_runs]
+    assert all(command.ok for command in feedback_commands), [
+        command.log[-3000:] for command in feedback_commands
+    ]
     scores: dict[str, dict[str, tuple[float, float]]] = {}
     for score in report.gradebook_scores(course_dir):
         scores.setdefault(score.student, {})[score.task] = (score.score, score.max_score)
-    log = "".join(run.log for run in result.runs)
-    return Graded(course_dir, scores, result.ok, log, seconds)
+    graded_all = (grading.summary.failed, grading.summary.retried) == (0, 0)
+    log = "\n".join(grading.logs.values()) or grading.summary.format()
+    return Graded(course_dir, scores, graded_all, log, seconds)
 
 
 @pytest.mark.slow
@@ -318,10 +324,10 @@ def test_the_grading_run_is_recorded_and_its_file_removed(graded):
     notebook = _autograded(graded, "solution-ch02")
     run = notebook.metadata["selfattn_course"]["grading_run"]
     assert isinstance(run["seed"], int) and run["devices"][0] == "cpu"
-    assert not (graded.course_dir / "autograded" / "solution-ch02" / "ch02" / RUN_FILE).exists()
+    assert not (graded.course_dir / "autograded" / "solution-ch02" / "ch02" / DRAW_FILE).exists()
 
 
-# --- the instructor's validate and the learner's check ------------------------------------------------
+# --- the instructor's validate and the learner's check --------------------------------------------
 
 FLOAT32_SCORES = (
     "def attention_scores(q, k):\n"

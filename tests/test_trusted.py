@@ -24,14 +24,15 @@ import torch.nn.functional as F
 from selfattn_course.grading import notebooks
 from selfattn_course.grading.cell import hand_over
 from selfattn_course.grading.spec import cases as C
-from selfattn_course.grading.spec.registry import FunctionTask, get_task
+from selfattn_course.grading.spec.registry import get_task
+from selfattn_course.grading.spec.task import FunctionTask
 from selfattn_course.grading.verdicts.payload import (
     MIME_TYPE,
-    RUN_FILE,
-    GradingRun,
+    DRAW_FILE,
+    GradingDraw,
     MalformedPayload,
     Unsendable,
-    current_run,
+    current_draw,
     decode,
     encode,
     inputs_digest,
@@ -45,7 +46,7 @@ from selfattn_course.grading.verdicts.trusted import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-RUN = GradingRun(seed=20240601, devices=("cpu",))
+DRAW = GradingDraw(seed=20240601, devices=("cpu",))
 
 
 # --- learners' functions, written from scratch ------------------------------------------------------
@@ -71,12 +72,12 @@ def masked_softmax_nan_rows(scores, mask):
     return torch.softmax(scores, dim=-1)
 
 
-def handed(task_id, submission, run=RUN):
+def handed(task_id, submission, draw=DRAW):
     """The payload ``check(task_id, submission, hidden=True)`` displays in a graded kernel."""
     shown = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(IPython.display, "publish_display_data", shown.append)
-        hand_over(get_task(task_id), submission, run)
+        hand_over(get_task(task_id), submission, draw)
     assert len(shown) == 1 and "text/plain" in shown[0]
     return shown[0][MIME_TYPE]
 
@@ -170,14 +171,14 @@ def test_a_malformed_value_is_refused_and_never_unpickled(data):
 
 def test_the_run_file_is_found_in_the_working_folder_and_only_there(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert current_run() is None
-    GradingRun(5, ("cpu",)).write(tmp_path)
-    assert (tmp_path / RUN_FILE).is_file()
-    assert current_run() == GradingRun(5, ("cpu",))
+    assert current_draw() is None
+    GradingDraw(5, ("cpu",)).write(tmp_path)
+    assert (tmp_path / DRAW_FILE).is_file()
+    assert current_draw() == GradingDraw(5, ("cpu",))
 
 
 def test_a_fresh_run_has_a_new_seed_and_every_available_device():
-    first, second = GradingRun.fresh(), GradingRun.fresh()
+    first, second = GradingDraw.fresh(), GradingDraw.fresh()
     assert first.seed != second.seed
     assert first.devices[0] == "cpu"
 
@@ -208,11 +209,11 @@ def test_the_run_seed_changes_the_values_but_not_the_shapes_or_the_edge_cases():
 
 def test_a_correct_function_passes_on_visible_and_hidden_cases_for_any_seed():
     for seed in (0, 1, 2**61 + 17):
-        run = GradingRun(seed, ("cpu",))
+        draw = GradingDraw(seed, ("cpu",))
         verdict = verify(
             get_task("ch02.masked_softmax"),
-            [handed("ch02.masked_softmax", masked_softmax, run)],
-            run,
+            [handed("ch02.masked_softmax", masked_softmax, draw)],
+            draw,
         )
         assert verdict.passed, verdict.message
         assert verdict.message == (
@@ -222,7 +223,7 @@ def test_a_correct_function_passes_on_visible_and_hidden_cases_for_any_seed():
 
 def test_an_all_masked_row_giving_nan_fails_with_the_property_in_words_and_the_shapes():
     task = get_task("ch02.masked_softmax")
-    verdict = verify(task, [handed(task.id, masked_softmax_nan_rows)], RUN)
+    verdict = verify(task, [handed(task.id, masked_softmax_nan_rows)], DRAW)
     assert not verdict.passed
     assert (
         "ch02.masked_softmax failed on visible case 3 of 3: random mask, row 1 of batch 0 all masked"
@@ -245,7 +246,7 @@ def test_a_float64_case_that_comes_back_in_float32_names_both_dtypes():
         return attention_scores(q.float(), k.float())
 
     verdict = verify(
-        get_task("ch02.attention_scores"), [handed("ch02.attention_scores", scores_in_float32)], RUN
+        get_task("ch02.attention_scores"), [handed("ch02.attention_scores", scores_in_float32)], DRAW
     )
     assert "float64, cpu" in verdict.message
     assert "result has dtype torch.float32, expected torch.float64" in verdict.message
@@ -257,28 +258,28 @@ def test_a_changed_value_in_the_payload_is_caught_by_the_grader():
     scores = decode(payload["outcomes"][3]["value"])  # hidden case 1, (2, 3, 5, 7)
     scores[1, 2, 3, 4] += 0.5
     forged["outcomes"][3] = {"value": encode(scores)}
-    verdict = verify(get_task("ch02.attention_scores"), [forged], RUN)
+    verdict = verify(get_task("ch02.attention_scores"), [forged], DRAW)
     assert not verdict.passed
     assert "failed on hidden case 1 of 10" in verdict.message
     assert "largest error 0.5 at index (1, 2, 3, 4)" in verdict.message
 
 
 def test_a_payload_from_another_seed_scores_0():
-    payload = handed("ch02.attention_scores", attention_scores, GradingRun(1, ("cpu",)))
-    verdict = verify(get_task("ch02.attention_scores"), [payload], GradingRun(2, ("cpu",)))
+    payload = handed("ch02.attention_scores", attention_scores, GradingDraw(1, ("cpu",)))
+    verdict = verify(get_task("ch02.attention_scores"), [payload], GradingDraw(2, ("cpu",)))
     assert not verdict.passed and "not from this grading run" in verdict.message
 
 
 def test_a_payload_from_other_inputs_scores_0():
     payload = handed("ch02.attention_scores", attention_scores)
     payload["inputs"] = "0" * 64
-    verdict = verify(get_task("ch02.attention_scores"), [payload], RUN)
+    verdict = verify(get_task("ch02.attention_scores"), [payload], DRAW)
     assert not verdict.passed and "ran on other inputs than the grader chose" in verdict.message
 
 
 def test_a_payload_for_another_task_scores_0():
     payload = handed("ch02.attention_scores", attention_scores)
-    verdict = verify(get_task("ch02.masked_softmax"), [payload], RUN)
+    verdict = verify(get_task("ch02.masked_softmax"), [payload], DRAW)
     assert not verdict.passed and "is for 'ch02.attention_scores'" in verdict.message
 
 
@@ -296,25 +297,25 @@ def test_a_payload_for_another_task_scores_0():
 def test_a_malformed_payload_scores_0(change):
     payload = handed("ch02.attention_scores", attention_scores)
     change(payload)
-    verdict = verify(get_task("ch02.attention_scores"), [payload], RUN)
+    verdict = verify(get_task("ch02.attention_scores"), [payload], DRAW)
     assert not verdict.passed and "malformed" in verdict.message
 
 
 def test_no_payload_scores_0_and_says_why():
     task = get_task("ch02.attention")
-    silent = verify(task, [], RUN)
+    silent = verify(task, [], DRAW)
     assert not silent.passed and "did not run or handed no result to the grader" in silent.message
-    stopped = verify(task, [], RUN, stopped_at="NameError: name 'attention' is not defined")
+    stopped = verify(task, [], DRAW, stopped_at="NameError: name 'attention' is not defined")
     assert "stopped at NameError: name 'attention' is not defined" in stopped.message
     visible = verify(
-        task, [], RUN, stopped_at="CheckFailed: ch02.attention failed on visible case 1 of 3: ..."
+        task, [], DRAW, stopped_at="CheckFailed: ch02.attention failed on visible case 1 of 3: ..."
     )
     assert visible.message == "ch02.attention failed on visible case 1 of 3: ..."
 
 
 def test_two_payloads_in_one_test_cell_score_0():
     payload = handed("ch02.attention_scores", attention_scores)
-    verdict = verify(get_task("ch02.attention_scores"), [payload, payload], RUN)
+    verdict = verify(get_task("ch02.attention_scores"), [payload, payload], DRAW)
     assert not verdict.passed and "2 results" in verdict.message
 
 
@@ -323,19 +324,19 @@ def test_an_exception_and_a_forbidden_call_in_the_kernel_are_reported():
         raise RuntimeError("shapes do not match")
 
     verdict = verify(
-        get_task("ch02.attention_scores"), [handed("ch02.attention_scores", broken)], RUN
+        get_task("ch02.attention_scores"), [handed("ch02.attention_scores", broken)], DRAW
     )
     assert "it raised RuntimeError: shapes do not match" in verdict.message
 
     def ready_made(q, k, v, mask=None):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
-    verdict = verify(get_task("ch02.attention"), [handed("ch02.attention", ready_made)], RUN)
+    verdict = verify(get_task("ch02.attention"), [handed("ch02.attention", ready_made)], DRAW)
     assert "your code called torch.nn.functional.scaled_dot_product_attention" in verdict.message
 
 
 def test_something_not_callable_scores_0():
-    verdict = verify(get_task("ch02.attention_scores"), [handed("ch02.attention_scores", 3.0)], RUN)
+    verdict = verify(get_task("ch02.attention_scores"), [handed("ch02.attention_scores", 3.0)], DRAW)
     assert (
         verdict.message == "ch02.attention_scores: expected the function attention_scores, got 3.0"
     )
@@ -350,7 +351,7 @@ def test_the_verdict_does_not_depend_on_the_random_numbers_the_learners_code_use
         return attention_scores(q, k)
 
     verdicts = [
-        verify(get_task("ch02.attention_scores"), [handed("ch02.attention_scores", fn)], RUN)
+        verify(get_task("ch02.attention_scores"), [handed("ch02.attention_scores", fn)], DRAW)
         for fn in (attention_scores, scores_that_draw_random_numbers)
     ]
     assert verdicts[0] == verdicts[1] and verdicts[0].passed
@@ -364,17 +365,17 @@ def test_warnings_from_correct_code_do_not_change_the_verdict():
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         verdict = verify(
-            get_task("ch02.attention_scores"), [handed("ch02.attention_scores", noisy_scores)], RUN
+            get_task("ch02.attention_scores"), [handed("ch02.attention_scores", noisy_scores)], DRAW
         )
     assert verdict.passed
 
 
 def test_an_answer_is_compared_by_the_grader():
     task = get_task("ch02.score_variance")
-    assert verify(task, [handed(task.id, (64, 1))], RUN).passed
-    wrong = verify(task, [handed(task.id, (8, 1))], RUN)
+    assert verify(task, [handed(task.id, (64, 1))], DRAW).passed
+    wrong = verify(task, [handed(task.id, (8, 1))], DRAW)
     assert not wrong.passed and "hint: 8 = sqrt(64) is the standard deviation" in wrong.message
-    nan = verify(task, [handed(task.id, (float("nan"), 1))], RUN)
+    nan = verify(task, [handed(task.id, (float("nan"), 1))], DRAW)
     assert not nan.passed and "score_variance[0] must be a number, got nan" in nan.message
 
 
@@ -658,7 +659,7 @@ def test_a_passing_test_cell_shows_one_grader_line_and_no_stderr():
         _payload_output(handed("ch02.attention_scores", attention_scores)),
     ]
     notebook = graded_notebook(outputs)
-    verdicts = apply_verdicts(notebook, RUN)
+    verdicts = apply_verdicts(notebook, DRAW)
     shown = notebook["cells"][2]["outputs"]
     assert [v.passed for v in verdicts.values()] == [True]
     assert [output["output_type"] for output in shown] == ["stream", "stream"]
@@ -682,7 +683,7 @@ def test_a_failing_test_cell_shows_one_error_without_hidden_source():
         "traceback": ["Traceback (most recent call last):", leaked, "TypeError: bad"],
     }
     notebook = graded_notebook([_stream("stdout", leaked), kernel_error])
-    apply_verdicts(notebook, RUN)
+    apply_verdicts(notebook, DRAW)
     shown = notebook["cells"][2]["outputs"]
     assert [output["output_type"] for output in shown] == ["stream", "error"]
     text = str(shown)
@@ -698,7 +699,7 @@ def test_tampering_fails_every_hidden_test_of_the_notebook():
         learner_source="np.allclose = print\n"
         + "def attention_scores(q, k):\n    return q @ k.mT / math.sqrt(q.shape[-1])",
     )
-    (verdict,) = apply_verdicts(notebook, RUN).values()
+    (verdict,) = apply_verdicts(notebook, DRAW).values()
     assert not verdict.passed
     assert (
         "changes the grading tools" in verdict.message
@@ -715,7 +716,7 @@ def test_what_comes_after_a_test_cell_cannot_cost_it_its_points():
         "    return F.scaled_dot_product_attention(q, k, k)\n"
     )
     notebook = graded_notebook(outputs, later_source=later)
-    (verdict,) = apply_verdicts(notebook, RUN).values()
+    (verdict,) = apply_verdicts(notebook, DRAW).values()
     assert verdict.passed, verdict.message
 
 

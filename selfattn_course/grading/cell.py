@@ -12,9 +12,9 @@ visible or the hidden cases, and either prints one line ("... 4 visible cases pa
 Nothing is written to stderr on success: nbgrader scores 0 a test cell that writes to stderr,
 so warnings raised while the learner's code runs are silenced.
 
-When the notebook is being graded (the grader wrote a :class:`~.verdicts.payload.GradingRun` next
-to it), the hidden call decides nothing: it runs the learner's function on the cases drawn from
-the grading run's seed and hands what came back to the grader as a payload (:func:`hand_over`,
+When the notebook is being graded (the grader wrote a :class:`~.verdicts.payload.GradingDraw`
+next to it), the hidden call decides nothing: it runs the learner's function on the cases drawn
+from the draw's seed and hands what came back to the grader as a payload (:func:`hand_over`,
 :mod:`.verdicts.payload`); the grader compares it with the reference in its own process
 (:mod:`.verdicts.trusted`), so nothing the learner's code changes in the kernel can earn a point.
 """
@@ -26,13 +26,14 @@ from typing import Any
 from selfattn_course.devices import available_devices
 from selfattn_course.grading.errors import CheckFailed
 from selfattn_course.grading.spec.cases import run_seed
-from selfattn_course.grading.spec.registry import AnswerTask, FunctionTask, get_task
+from selfattn_course.grading.spec.registry import get_task
+from selfattn_course.grading.spec.task import AnswerTask, FunctionTask
 from selfattn_course.grading.verdicts.compare import check_answer, check_function, run_learner
 from selfattn_course.grading.verdicts.payload import (
     MIME_TYPE,
-    GradingRun,
+    GradingDraw,
     answer_payload,
-    current_run,
+    current_draw,
     function_payload,
     not_callable_payload,
     raised,
@@ -43,7 +44,7 @@ __all__ = ["check", "hand_over", "CheckFailed"]
 
 
 def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
-    """Check a learner's function or answer for the task ``task_id``; raise :class:`CheckFailed` if wrong.
+    """Check a learner's function or answer for the task ``task_id``; :class:`CheckFailed` if wrong.
 
     Args:
         task_id: ``"chNN.<name>"``, a key of the registry.
@@ -57,9 +58,9 @@ def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
     """
     task = get_task(task_id)
     if hidden:
-        run = current_run()
-        if run is not None:
-            hand_over(task, submission, run)
+        draw = current_draw()
+        if draw is not None:
+            hand_over(task, submission, draw)
             return
     level = "hidden" if hidden else "visible"
     try:
@@ -70,34 +71,34 @@ def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
             passed = check_answer(task, submission, hidden=hidden)
     except CheckFailed as failure:
         # Raise from here so the learner's traceback is short: their cell, then this line.
-        raise failure.with_traceback(None)
+        raise failure.with_traceback(None) from None
     noun = "case" if isinstance(task, FunctionTask) else "check"
     where = " in this kernel (when graded, the grader checks the results itself)" if hidden else ""
     print(f"{task.id}: {passed} {level} {noun}{'s' if passed != 1 else ''} passed{where}")
 
 
-def hand_over(task: FunctionTask | AnswerTask, submission: Any, run: GradingRun) -> None:
+def hand_over(task: FunctionTask | AnswerTask, submission: Any, draw: GradingDraw) -> None:
     """While grading: run ``submission`` on every case of ``task`` (visible, then hidden on the
-    run's devices), drawn from the run's seed, and display the payload for the grader.
+    draw's devices), built from the draw's seed, and display the payload for the grader.
 
     Nothing is compared here and nothing is printed on success or failure: the grader reads the
-    payload after the run (:mod:`.trusted`). An exception in the learner's code is recorded for
-    its case, so one failing case does not hide the others.
+    payload after the run (:mod:`.verdicts.trusted`). An exception in the learner's code is
+    recorded for its case, so one failing case does not hide the others.
     """
-    with run_seed(run.seed):
+    with run_seed(draw.seed):
         if isinstance(task, AnswerTask):
-            payload = answer_payload(task.id, run, submission)
+            payload = answer_payload(task.id, draw, submission)
         elif not callable(submission):
-            payload = not_callable_payload(task.id, run, submission)
+            payload = not_callable_payload(task.id, draw, submission)
         else:
-            cases = [*task.visible_cases(), *task.hidden_cases(run.torch_devices())]
+            cases = [*task.visible_cases(), *task.hidden_cases(draw.torch_devices())]
             outcomes = []
             for case in cases:
                 try:
                     outcomes.append(returned(run_learner(task, submission, case.copy())))
                 except Exception as error:
                     outcomes.append(raised(error))
-            payload = function_payload(task.id, run, cases, outcomes)
+            payload = function_payload(task.id, draw, cases, outcomes)
     from IPython.display import publish_display_data  # only kernels hand results over
 
     summary = f"{task.id}: results handed to the grader"

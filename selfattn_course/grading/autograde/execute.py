@@ -28,7 +28,8 @@ submission does, so nbgrader always records a score for every test cell (0 where
 A kernel that cannot be sandboxed is not a submission's fault: :class:`GradingKernelManager`
 raises :class:`.SandboxUnavailable`, and :func:`require_sandbox_before_grading`, nbgrader's
 ``pre_convert_hook`` in the course's config, stops ``nbgrader autograde`` with the reason before
-it touches the gradebook, unless ``unsafe_no_sandbox`` is set.
+it touches the gradebook, unless ``unsafe_no_sandbox`` is set (``c.SandboxedKernelManager``, or
+:data:`.nbgrader_command.UNSAFE_ENVIRONMENT_VARIABLE` in nbgrader's environment).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Float, Int
 
 from selfattn_course.grading.autograde import sandbox
+from selfattn_course.grading.autograde.plain_files import unsafe_entries
 from selfattn_course.grading.autograde.sandbox import MiB, SandboxUnavailable
 from selfattn_course.grading.autograde.sandbox_kernel import SandboxedKernelManager
 from selfattn_course.grading.notebooks import nbgrader_meta
@@ -56,10 +58,6 @@ from selfattn_course.grading.notebooks import nbgrader_meta
 CELL_STOPPED = "CellStopped"
 #: ``ename`` of the error output on a cell the grader did not run (time is up, its solution broke).
 CELL_NOT_RUN = "CellNotRun"
-#: ``SELFATTN_UNSAFE_NO_SANDBOX=1`` in nbgrader's environment grades without a sandbox where none
-#: can be made (``nbgrader_config.py`` reads it; ``selfattn-course grade --unsafe-no-sandbox``
-#: sets it for the nbgrader it starts).
-UNSAFE_ENVIRONMENT_VARIABLE = "SELFATTN_UNSAFE_NO_SANDBOX"
 #: Seconds the sandbox's own wall-clock cap leaves after the notebook's, as a backstop.
 KERNEL_WALL_GRACE = 5.0
 #: Seconds to wait for a restarted kernel to answer.
@@ -163,8 +161,6 @@ class GradingExecute(Execute):
         another special file. nbgrader copied it into ``autograded/`` following links, so the
         "file" the kernel would see could be anything the grader may read (the solutions)."""
         from nbgrader.coursedir import CourseDirectory
-
-        from selfattn_course.grading.classroom.intake import unsafe_entries
 
         names = (self.resources or {}).get("nbgrader", {})
         if not names.get("student") or not names.get("assignment"):

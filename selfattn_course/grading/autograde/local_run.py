@@ -1,4 +1,4 @@
-"""Run a notebook top to bottom and say which tasks pass: a learner's self-check, an instructor's validation.
+"""Run one notebook top to bottom here and say which tasks pass: for learners and instructors.
 
 ``selfattn-course check ch02.ipynb`` runs :func:`check_notebook`: it executes the notebook in a
 fresh kernel (with nbclient; the file on disk is left as it is) with the **visible tests only**
@@ -9,17 +9,15 @@ grader scores without their stderr, so warnings cost nothing), wrote nothing to 
 
 ``selfattn-course validate solutions/ch02/ch02.ipynb`` runs :func:`validate_notebook`, for
 instructors: the visible **and** hidden tests, graded exactly as ``nbgrader autograde`` grades
-them (a grading run with a fresh seed, the hidden tests decided in this process by
-:mod:`.trusted`, the source checks included), in a scratch copy of the notebook's folder.
+them (a draw with a fresh seed, the hidden tests decided in this process by
+:mod:`selfattn_course.grading.verdicts.trusted`, the source scan included), in a scratch copy of
+the notebook's folder. Both return a :class:`NotebookReport`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +25,8 @@ from nbclient import NotebookClient
 from nbformat.notebooknode import NotebookNode
 
 from selfattn_course.grading import notebooks
-from selfattn_course.grading.classroom.course import tool_env
-from selfattn_course.grading.verdicts.payload import GradingRun
+from selfattn_course.grading.autograde.nbgrader_command import tool_env
+from selfattn_course.grading.verdicts.payload import GradingDraw
 from selfattn_course.grading.verdicts.trusted import (
     Verdict,
     apply_verdicts,
@@ -38,7 +36,7 @@ from selfattn_course.grading.verdicts.trusted import (
 
 
 @dataclass(frozen=True)
-class TaskResult:
+class TaskOutcome:
     """One test cell after the run: its task name, points, whether it passed, and why not."""
 
     name: str
@@ -48,12 +46,12 @@ class TaskResult:
 
 
 @dataclass(frozen=True)
-class SelfCheck:
+class NotebookReport:
     """Every task of one notebook after the run."""
 
     path: Path
-    tasks: list[TaskResult]
-    note: str = ""  # a last line for the summary (the grading run of a validation)
+    tasks: list[TaskOutcome]
+    note: str = ""  # a last line for the summary (the draw of a validation)
 
     @property
     def passed(self) -> bool:
@@ -72,29 +70,14 @@ class SelfCheck:
         earned = sum(task.points for task in self.tasks if task.passed)
         possible = sum(task.points for task in self.tasks)
         passed = sum(task.passed for task in self.tasks)
-        lines.append(
-            f"{self.path.name}: {passed} of {len(self.tasks)} tasks pass ({earned:g}/{possible:g} points)"
-        )
+        points = f"{earned:g}/{possible:g} points"
+        lines.append(f"{self.path.name}: {passed} of {len(self.tasks)} tasks pass ({points})")
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
 
 
-@contextmanager
-def _tool_path() -> Iterator[None]:
-    """Put this interpreter's ``bin/`` first on PATH while kernels start (their spec says ``python``)."""
-    saved = os.environ.get("PATH")
-    os.environ["PATH"] = tool_env()["PATH"]
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("PATH", None)
-        else:
-            os.environ["PATH"] = saved
-
-
-def check_notebook(path: str | Path, *, timeout: int = 120) -> SelfCheck:
+def check_notebook(path: str | Path, *, timeout: int = 120) -> NotebookReport:
     """Execute the notebook at ``path`` (in its own folder) with its visible tests only and
     report each graded task."""
     path = Path(path)
@@ -102,31 +85,33 @@ def check_notebook(path: str | Path, *, timeout: int = 120) -> SelfCheck:
     for cell in notebook.cells:
         cell.source = hide_hidden_tests(cell.source)
     _execute(notebook, path.parent, timeout)
-    return SelfCheck(path, [_result(cell) for cell in notebooks.graded_cells(notebook)])
+    return NotebookReport(path, [_outcome(cell) for cell in notebooks.graded_cells(notebook)])
 
 
 def validate_notebook(
     path: str | Path, *, timeout: int = 120, seed: int | None = None
-) -> SelfCheck:
+) -> NotebookReport:
     """Grade the notebook at ``path`` as ``nbgrader autograde`` would, visible and hidden tests,
-    in a scratch copy of its folder; ``seed`` fixes the grading run's seed (default: fresh)."""
+    in a scratch copy of its folder; ``seed`` fixes the draw's seed (default: fresh)."""
     path = Path(path)
     notebook = notebooks.read(path)
-    run = GradingRun.fresh(seed)
+    draw = GradingDraw.fresh(seed)
     with tempfile.TemporaryDirectory(prefix="selfattn-validate-") as scratch:
         folder = Path(scratch) / "notebook"
         ignore = shutil.ignore_patterns(".*", "__pycache__", "node_modules", "_build")
         shutil.copytree(path.parent, folder, ignore=ignore)
-        run.write(folder)
+        draw.write(folder)
         _execute(notebook, folder, timeout)
-    verdicts = apply_verdicts(notebook, run, path.parent)
+    verdicts = apply_verdicts(notebook, draw, path.parent)
     results = [
-        _verdict_result(cell, verdicts[index]) if index in verdicts else _result(cell)
+        _verdict_outcome(cell, verdicts[index]) if index in verdicts else _outcome(cell)
         for index, cell in enumerate(notebook.cells)
         if notebooks.nbgrader_meta(cell).get("grade")
     ]
-    note = f"hidden tests checked by the grader: seed {run.seed}, devices {', '.join(run.devices)}"
-    return SelfCheck(path, results, note)
+    note = (
+        f"hidden tests checked by the grader: seed {draw.seed}, devices {', '.join(draw.devices)}"
+    )
+    return NotebookReport(path, results, note)
 
 
 def _execute(notebook: NotebookNode, folder: Path, timeout: int) -> None:
@@ -143,18 +128,17 @@ def _execute(notebook: NotebookNode, folder: Path, timeout: int) -> None:
         kernel_name=notebook.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(folder.resolve())}},
     )
-    with _tool_path():
-        client.execute()
+    client.execute(env=tool_env())  # the kernel's spec says ``python``: find this one first
 
 
-def _result(cell: NotebookNode) -> TaskResult:
+def _outcome(cell: NotebookNode) -> TaskOutcome:
     """A test cell as the grader scores it: an error fails it, and so does stderr unless the cell
     calls ``check`` (the grader drops those cells' stderr)."""
     meta = notebooks.nbgrader_meta(cell)
     failed = any(output.get("output_type") == "error" for output in cell.get("outputs", []))
     if not calls_check(cell.source):
         failed = failed or notebooks.has_failed(cell)
-    return TaskResult(
+    return TaskOutcome(
         name=meta.get("grade_id", "?"),
         points=float(meta.get("points", 0)),
         passed=not failed,
@@ -162,9 +146,9 @@ def _result(cell: NotebookNode) -> TaskResult:
     )
 
 
-def _verdict_result(cell: NotebookNode, verdict: Verdict) -> TaskResult:
+def _verdict_outcome(cell: NotebookNode, verdict: Verdict) -> TaskOutcome:
     meta = notebooks.nbgrader_meta(cell)
-    return TaskResult(
+    return TaskOutcome(
         name=meta.get("grade_id", "?"),
         points=float(meta.get("points", 0)),
         passed=verdict.passed,

@@ -3,19 +3,21 @@
 ``nbgrader_config.py`` puts them in nbgrader's pipelines, so ``nbgrader autograde``, the
 formgrader and ``selfattn-course grade`` all use them:
 
-- :class:`StartTrustedChecks` (autograde, just before ``Execute``): picks the notebook's
-  :class:`~.payload.GradingRun` (a fresh seed unless ``c.StartTrustedChecks.seed`` fixes one; the
-  available devices) and writes it next to the notebook, where the kernel starts, so the hidden
-  tests hand their results over instead of deciding (:func:`~.checks.hand_over`).
+- :class:`StartTrustedChecks` (autograde, just before ``Execute``): draws the notebook's
+  :class:`~selfattn_course.grading.verdicts.payload.GradingDraw` (a fresh seed unless
+  ``c.StartTrustedChecks.seed`` fixes one; the available devices) and writes it next to the
+  notebook, where the kernel starts, so the hidden tests hand their results over instead of
+  deciding (:func:`selfattn_course.grading.cell.hand_over`).
 - :class:`VerifyTrustedChecks` (autograde, just before ``SaveAutoGrades``): removes that file,
   decides each hidden test in the grader's process and rewrites the test cells' outputs
-  (:func:`~.trusted.apply_verdicts`), which ``SaveAutoGrades`` then scores. The seed is recorded
-  in the notebook's metadata (``selfattn_course.grading_run``), so a run can be repeated.
+  (:func:`selfattn_course.grading.verdicts.trusted.apply_verdicts`), which ``SaveAutoGrades``
+  then scores. The draw is recorded in the notebook's metadata
+  (``selfattn_course.grading_run``), so a grading can be repeated.
 - :class:`HideHiddenTests` (generate_feedback): replaces each hidden-test region of the source
   with one comment line and scrubs any output that shows it.
 
-The configuration lists them by dotted name (``"selfattn_course.grading.autograde.preprocessors.X"``), so
-reading it imports nothing.
+The configuration lists them by dotted name
+(``"selfattn_course.grading.autograde.preprocessors.X"``), so reading it imports nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer
 
-#: Where the grading run travels from StartTrustedChecks to VerifyTrustedChecks.
+#: Where the draw travels from StartTrustedChecks to VerifyTrustedChecks.
 RESOURCES_KEY = "selfattn_course"
 
 
 class StartTrustedChecks(NbGraderPreprocessor):
-    """Choose the notebook's grading run and leave it where the kernel will find it."""
+    """Draw the notebook's seed and devices and leave them where the kernel will find it."""
 
     seed = Integer(
         None,
@@ -40,14 +42,14 @@ class StartTrustedChecks(NbGraderPreprocessor):
     ).tag(config=True)
 
     def preprocess(self, nb, resources):
-        from selfattn_course.grading.verdicts.payload import GradingRun
+        from selfattn_course.grading.verdicts.payload import GradingDraw
 
-        run = GradingRun.fresh(self.seed)
+        draw = GradingDraw.fresh(self.seed)
         folder = resources.get("metadata", {}).get("path") or "."
         state = resources.setdefault(RESOURCES_KEY, {})
-        state["run"] = run
-        state["run_file"] = str(run.write(folder))
-        self.log.info("Trusted checks: seed %d on %s", run.seed, ", ".join(run.devices))
+        state["draw"] = draw
+        state["draw_file"] = str(draw.write(folder))
+        self.log.info("Trusted checks: seed %d on %s", draw.seed, ", ".join(draw.devices))
         return nb, resources
 
 
@@ -58,16 +60,16 @@ class VerifyTrustedChecks(NbGraderPreprocessor):
         from selfattn_course.grading.verdicts.trusted import apply_verdicts
 
         state = resources.get(RESOURCES_KEY, {})
-        run_file = state.get("run_file")
-        if run_file:
-            Path(run_file).unlink(missing_ok=True)
-        run = state.get("run")
-        if run is None:
+        draw_file = state.get("draw_file")
+        if draw_file:
+            Path(draw_file).unlink(missing_ok=True)
+        draw = state.get("draw")
+        if draw is None:
             self.log.error("StartTrustedChecks did not run: every hidden test scores 0")
-        verdicts = apply_verdicts(nb, run, resources.get("metadata", {}).get("path"))
-        if run is not None:
+        verdicts = apply_verdicts(nb, draw, resources.get("metadata", {}).get("path"))
+        if draw is not None:
             nb.metadata[RESOURCES_KEY] = {
-                "grading_run": {"seed": run.seed, "devices": list(run.devices)}
+                "grading_run": {"seed": draw.seed, "devices": list(draw.devices)}
             }
         for verdict in verdicts.values():
             outcome = "passed" if verdict.passed else "failed: " + verdict.message.splitlines()[0]

@@ -1,4 +1,4 @@
-"""Intake: look at a folder of submissions before nbgrader does, and grade what can be graded.
+"""Intake: look at a folder of submissions before nbgrader does.
 
 A submission is ``<student>/<chNN>/<chNN>.ipynb``. What else :func:`inspect` may find, the
 reason it gives, and the outcome:
@@ -19,35 +19,23 @@ reason it gives, and the outcome:
 - ``chNN.ipynb`` and another notebook beside it: "not graded: notes.ipynb (only ch02.ipynb is)";
   ``chNN.ipynb`` is graded as usual.
 
-:func:`grade` autogrades the good submissions with nbgrader (:func:`.course.autograde`, the
-course's config: sandbox, caps, trusted checks) and writes an explicit 0 into the gradebook for
-every task of a rejected one, so no grade is missing or NULL; its :class:`Problem` list carries
-the reasons to the table and the CSV (:func:`format_problems`, :func:`write_csv`). The submitted
-files are only read, never changed.
+The :class:`Intake` it returns is what :func:`.pipeline.grade_class` grades (the accepted
+submissions) and scores 0 (the rejected ones); its :class:`Problem` list carries the reasons to
+the table and the CSV (:mod:`.report`). The submitted files are only read, never changed.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import shutil
-import stat
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selfattn_course.grading.autograde.execute import UNSAFE_ENVIRONMENT_VARIABLE
-from selfattn_course.grading.classroom import course
-from selfattn_course.grading.classroom.course import CHAPTER, AutogradeRun, Submission
-from selfattn_course.grading.classroom.report import TaskScore
+from selfattn_course.grading.autograde.plain_files import unsafe_entries
+from selfattn_course.grading.classroom.course import CHAPTER, Submission
 
 #: A notebook larger than this is refused before anything reads it into memory.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
-
-CSV_COLUMNS = ("student", "chapter", "task", "score", "max_score", "reason")
 
 
 @dataclass(frozen=True)
@@ -144,23 +132,6 @@ def _inspect_chapter(intake: Intake, student: str, folder: Path, chapters: Seque
         intake.problems.append(Problem(student, chapter, reason, graded=True))
 
 
-def unsafe_entries(folder: str | Path) -> list[str]:
-    """What in ``folder`` (recursively) is not a plain file or folder: symbolic links, FIFOs,
-    sockets, devices; each as ``"a symbolic link (data.txt)"``. Copying such a folder as the
-    grader would follow a link to whatever it names, the course's solutions included."""
-    folder = Path(folder)
-    found = []
-    for root, dirs, files in os.walk(folder):
-        for name in sorted(dirs + files):
-            path = Path(root, name)
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                found.append(f"a symbolic link ({path.relative_to(folder)})")
-            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                found.append(f"a special file ({path.relative_to(folder)})")
-    return found
-
-
 def notebook_error(path: str | Path) -> str | None:
     """Why the file at ``path`` is not a notebook nbgrader can read (None when it is)."""
     import nbformat
@@ -185,160 +156,3 @@ def notebook_error(path: str | Path) -> str | None:
     except Exception as error:  # nbformat raises several kinds
         return f"it does not follow the notebook format: {str(error).splitlines()[0]}"
     return None
-
-
-# --- grading ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Graded:
-    """What :func:`grade` did: the intake, nbgrader's run, and the failures nobody expected."""
-
-    intake: Intake
-    run: AutogradeRun | None
-    #: ``(student, chapter)`` pairs nbgrader could not grade though the intake accepted them.
-    unexpected_failures: list[tuple[str, str]]
-
-
-def grade(
-    course_dir: str | Path,
-    intake: Intake,
-    *,
-    unsafe_no_sandbox: bool = False,
-    on_notebook: Callable[[str, str], None] | None = None,
-) -> Graded:
-    """Autograde what :func:`inspect` accepted, record 0 for what it rejected.
-
-    The accepted submissions of a folder other than the course's ``submitted/`` reach nbgrader
-    through a staging copy holding only them; then :func:`.course.autograde` copies them into
-    ``submitted/`` and grades them in one nbgrader call. The course's own ``submitted/`` is
-    graded in place (nbgrader then fails on the rejected ones, as expected).
-
-    ``unsafe_no_sandbox`` lets nbgrader grade where no sandbox can be made (it sets
-    :data:`.execute.UNSAFE_ENVIRONMENT_VARIABLE` for nbgrader, which the course's config reads).
-    """
-    course_dir = Path(course_dir).resolve()
-    submitted_dir = course_dir / "submitted"
-    run = None
-    if intake.accepted:
-        with _environment(UNSAFE_ENVIRONMENT_VARIABLE, "1" if unsafe_no_sandbox else "0"):
-            run = _autograde(course_dir, intake, on_notebook)
-    in_place = intake.source == submitted_dir.resolve()
-    record_zeros(course_dir, intake.rejected, replace_copies=not in_place)
-    rejected = {(p.student, p.chapter) for p in intake.rejected}
-    unexpected = [pair for pair in (run.failed if run else []) if pair not in rejected]
-    return Graded(intake, run, unexpected)
-
-
-def _autograde(course_dir: Path, intake: Intake, on_notebook) -> AutogradeRun:
-    if intake.source == (course_dir / "submitted").resolve():  # graded in place
-        return course.autograde(course_dir, on_notebook=on_notebook)
-    with tempfile.TemporaryDirectory(prefix="selfattn-intake-") as staging:
-        for submission in intake.accepted:
-            shutil.copytree(
-                submission.path.parent,
-                Path(staging) / submission.student / submission.chapter,
-                symlinks=True,
-            )
-        return course.autograde(course_dir, staging, on_notebook=on_notebook)
-
-
-@contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable (which nbgrader's subprocess inherits) for a while."""
-    saved = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved
-
-
-def record_zeros(
-    course_dir: str | Path, problems: Iterable[Problem], *, replace_copies: bool = True
-) -> None:
-    """Write 0 for every task of each rejected ``(student, chapter)`` of the course into the
-    gradebook (releasing the chapter first if needed), and remove its stale ``autograded/``
-    copy; with ``replace_copies`` also its stale copy in ``submitted/`` (from an earlier run)."""
-    course_dir = Path(course_dir)
-    known = set(course.chapters(course_dir))
-    pairs = sorted({(p.student, p.chapter) for p in problems if p.chapter in known})
-    if not pairs:
-        return
-    unreleased = sorted({chapter for _, chapter in pairs} - course.released_chapters(course_dir))
-    if unreleased:
-        for run in course.release(course_dir, unreleased):
-            if not run.ok:
-                raise RuntimeError(f"could not release {', '.join(unreleased)}:\n{run.log}")
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
-        for student, chapter in pairs:
-            gradebook.update_or_create_student(student)
-            submission = gradebook.update_or_create_submission(chapter, student)
-            for notebook in submission.notebooks:
-                for grade_row in notebook.grades:
-                    grade_row.auto_score = 0
-                    grade_row.manual_score = None
-                    grade_row.needs_manual_grade = False
-            gradebook.db.commit()
-    for student, chapter in pairs:
-        shutil.rmtree(course_dir / "autograded" / student / chapter, ignore_errors=True)
-        if replace_copies:
-            shutil.rmtree(course_dir / "submitted" / student / chapter, ignore_errors=True)
-
-
-# --- reporting -------------------------------------------------------------------------------
-
-
-def format_problems(problems: Sequence[Problem]) -> str:
-    """The lines printed under the score table: what scored 0 and why, then remarks."""
-    lines = []
-    rejected = [p for p in problems if not p.graded]
-    remarks = [p for p in problems if p.graded]
-    if rejected:
-        lines.append("not graded, 0 points:")
-        lines += [f"  {p.student} {p.chapter}: {p.reason}" for p in rejected]
-    if remarks:
-        lines.append("remarks:")
-        lines += [f"  {p.student} {p.chapter}: {p.reason}" for p in remarks]
-    return "\n".join(lines)
-
-
-def write_csv(scores: Iterable[TaskScore], problems: Sequence[Problem], path: str | Path) -> Path:
-    """One row per task score (:data:`CSV_COLUMNS`), with the reason where the intake gave one;
-    a rejected chapter the gradebook cannot hold (no such chapter) gets one row of 0 of 0."""
-    reasons = {(p.student, p.chapter): p.reason for p in problems}
-    scored = set()
-    rows = []
-    for score in scores:
-        scored.add((score.student, score.chapter))
-        reason = reasons.get((score.student, score.chapter), "")
-        rows.append(
-            [
-                score.student,
-                score.chapter,
-                score.task,
-                _points(score.score),
-                _points(score.max_score),
-                reason,
-            ]
-        )
-    for problem in problems:
-        if (problem.student, problem.chapter) not in scored:
-            rows.append([problem.student, problem.chapter, "", "0", "0", problem.reason])
-    rows.sort(key=lambda row: (row[0], row[1]))  # stable: tasks keep the notebook's order
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(rows)
-    return path
-
-
-def _points(value: float) -> str:
-    return f"{value:g}"

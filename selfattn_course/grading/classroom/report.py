@@ -1,4 +1,4 @@
-"""Scores out of nbgrader's gradebook: per task, as a per-student/per-chapter table, as a CSV.
+"""Scores out of nbgrader's gradebook, and what ``selfattn-course grade`` prints and writes.
 
 A :class:`TaskScore` is one graded test cell of one learner's notebook. :func:`gradebook_scores`
 reads them, :func:`format_table` prints the summary the instructor looks at first::
@@ -7,19 +7,28 @@ reads them, :func:`format_table` prints the summary the instructor looks at firs
     alice     10/10   7/10    17/20
     bob       3/10    -       3/10
 
-and :func:`write_csv` writes one row per task (``student,chapter,task,score,max_score``) for a
-spreadsheet. A ``-`` means no graded submission.
+(``-``: no graded submission), :func:`format_problems` the lines under it (what scored 0 and
+why, then remarks), and :func:`write_csv` writes one row per task for a spreadsheet
+(:data:`CSV_COLUMNS`, with the reason where there is one). :func:`report_grading` does all of
+that for one grading of a class (:class:`~.pipeline.ClassGrading`), whatever pool graded it.
 """
 
 from __future__ import annotations
 
 import csv
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-CSV_COLUMNS = ("student", "chapter", "task", "score", "max_score")
+from selfattn_course.grading.classroom.intake import Problem
+from selfattn_course.grading.classroom.pipeline import ClassGrading
+
+CSV_COLUMNS = ("student", "chapter", "task", "score", "max_score", "reason")
+#: Lines of nbgrader's log shown for a submission it could not grade.
+LOG_TAIL_LINES = 30
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,8 @@ def gradebook_scores(
                             float(grade.score),
                             float(grade.max_score),
                         )
-                        keyed.append(
-                            ((student, assignment.name, order.get(grade.name, len(order))), score)
-                        )
+                        at = order.get(grade.name, len(order))
+                        keyed.append(((student, assignment.name, at), score))
     return [score for _, score in sorted(keyed, key=lambda pair: pair[0])]
 
 
@@ -99,25 +107,81 @@ def format_table(scores: Sequence[TaskScore]) -> str:
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
     )
 
 
-def write_csv(scores: Iterable[TaskScore], path: str | Path) -> Path:
-    """Write one row per task score; returns the path."""
+def format_problems(problems: Sequence[Problem]) -> str:
+    """The lines printed under the score table: what scored 0 and why, then remarks."""
+    lines = []
+    rejected = [p for p in problems if not p.graded]
+    remarks = [p for p in problems if p.graded]
+    if rejected:
+        lines.append("not graded, 0 points:")
+        lines += [f"  {p.student} {p.chapter}: {p.reason}" for p in rejected]
+    if remarks:
+        lines.append("remarks:")
+        lines += [f"  {p.student} {p.chapter}: {p.reason}" for p in remarks]
+    return "\n".join(lines)
+
+
+def write_csv(
+    scores: Iterable[TaskScore], path: str | Path, problems: Sequence[Problem] = ()
+) -> Path:
+    """One row per task score (:data:`CSV_COLUMNS`), with the reason where ``problems`` give
+    one; a problem the gradebook holds no score for (no such chapter) gets one row of 0 of 0.
+    Returns the path."""
+    reasons = {(p.student, p.chapter): p.reason for p in problems}
+    scored = set()
+    rows = []
+    for score in scores:
+        scored.add((score.student, score.chapter))
+        reason = reasons.get((score.student, score.chapter), "")
+        points = [_points(score.score), _points(score.max_score)]
+        rows.append([score.student, score.chapter, score.task, *points, reason])
+    for problem in problems:
+        if (problem.student, problem.chapter) not in scored:
+            rows.append([problem.student, problem.chapter, "", "0", "0", problem.reason])
+    rows.sort(key=lambda row: (row[0], row[1]))  # stable: tasks keep the notebook's order
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
-        for score in scores:
-            writer.writerow(
-                [
-                    score.student,
-                    score.chapter,
-                    score.task,
-                    _points(score.score),
-                    _points(score.max_score),
-                ]
-            )
+        writer.writerows(rows)
     return path
+
+
+def report_grading(
+    grading: ClassGrading,
+    course_dir: str | Path,
+    csv_path: str | Path,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Print the table, the problems and the run's summary on ``out``, write the CSV, and say on
+    ``err`` what could not be graded (with nbgrader's log where it had one). Returns the exit
+    code of ``selfattn-course grade``: 1 when something scores 0 for not being graded, else 0."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    problems = grading.problems
+    scores = gradebook_scores(course_dir, grading.intake.pairs)
+    print(format_table(scores), file=out)
+    if problems:
+        print(format_problems(problems), file=out)
+    print(f"per-task scores: {write_csv(scores, csv_path, problems)}", file=out)
+    print(grading.summary.format(), file=out)
+    for problem in grading.not_graded:
+        log = grading.logs.get((problem.student, problem.chapter), "")
+        if log:
+            tail = "".join(log.splitlines(keepends=True)[-LOG_TAIL_LINES:])
+            where = f"{problem.student}/{problem.chapter}"
+            print(f"--- the end of nbgrader's log for {where} ---", file=err)
+            err.write(tail if tail.endswith("\n") else tail + "\n")
+        print(
+            f"could not grade {problem.student}/{problem.chapter}: {problem.reason}; it scores 0",
+            file=err,
+        )
+    return 1 if grading.not_graded else 0

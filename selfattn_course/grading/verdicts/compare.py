@@ -1,4 +1,4 @@
-"""Verdicts on a learner's result: compare it with the reference, name the broken property and the mistake.
+"""Verdicts on a learner's result: compare it with the reference, name what is wrong, give a hint.
 
 :func:`check_function` runs a learner's function on cases (the visible tests, in the kernel);
 :func:`check_result` and :func:`check_answer` decide one result or answer (the same functions
@@ -34,13 +34,13 @@ __all__ = [
 ]
 
 
-# --- function tasks -----------------------------------------------------------------------------
+# --- function tasks -------------------------------------------------------------------------------
 
 
 def check_function(
     task: FunctionTask, fn: Any, cases: Sequence[Case], *, level: str = "visible"
 ) -> int:
-    """Run ``fn`` on every case, compare with ``task.reference``; return the number of cases passed."""
+    """Run ``fn`` on every case and compare with ``task.reference``; the number of cases passed."""
     if not callable(fn):
         raise CheckFailed(not_a_function(task, describe(fn)))
     for index, case in enumerate(cases, start=1):
@@ -130,7 +130,10 @@ def _pairs(result: Any, expected: Any) -> list[tuple[str, Any, Any]]:
     if isinstance(expected, (tuple, list)):
         if not isinstance(result, (tuple, list)) or len(result) != len(expected):
             return [("result", result, expected)]
-        return [(f"result[{i}]", got, want) for i, (got, want) in enumerate(zip(result, expected))]
+        return [
+            (f"result[{i}]", got, want)
+            for i, (got, want) in enumerate(zip(result, expected, strict=True))
+        ]
     return [("result", result, expected)]
 
 
@@ -156,7 +159,8 @@ def _wrong_kind(label: str, result: Any, expected: Any) -> str | None:
     if isinstance(result, Unsendable):  # what the grader was told of a value that is not data
         return f"{label} is {result.text}, expected a {kind} of shape {tuple(expected.shape)}"
     if type(result).__name__ != type(expected).__name__ and not isinstance(result, type(expected)):
-        return f"{label} is a {type(result).__name__}, expected a {kind} of shape {tuple(expected.shape)}"
+        shape = tuple(expected.shape)
+        return f"{label} is a {type(result).__name__}, expected a {kind} of shape {shape}"
     if tuple(result.shape) != tuple(expected.shape):
         return f"{label} has shape {tuple(result.shape)}, expected {tuple(expected.shape)}"
     if result.dtype != expected.dtype:
@@ -171,7 +175,7 @@ def _wrong_kind(label: str, result: Any, expected: Any) -> str | None:
 
 
 def compare_tensors(actual: Any, expected: Any, *, rtol: float, atol: float) -> str | None:
-    """None when ``actual`` is close to ``expected`` everywhere, else where and how much they differ.
+    """None when ``actual`` is close to ``expected`` everywhere, else where and by how much not.
 
     Works on torch tensors and NumPy arrays of the same shape. The message names the largest
     error, its index and both values; NaN where a number was expected counts as an infinite error::
@@ -192,7 +196,8 @@ def compare_tensors(actual: Any, expected: Any, *, rtol: float, atol: float) -> 
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat_index), error.shape))
     count = int((~close).sum())
     return (
-        f"largest error {float(error[index]):.3g} at index {index}: expected {float(expected64[index]):.6g}, "
+        f"largest error {float(error[index]):.3g} at index {index}: "
+        f"expected {float(expected64[index]):.6g}, "
         f"got {float(actual64[index]):.6g} ({count} of {close.numel()} entries off; "
         f"tolerance {atol:g} + {rtol:g}·|expected|)"
     )
@@ -238,7 +243,7 @@ def _same(task: FunctionTask, got: Any, want: Any) -> bool:
     return compare_tensors(got, want, rtol=rtol, atol=atol) is None
 
 
-# --- answer tasks -------------------------------------------------------------------------------
+# --- answer tasks ---------------------------------------------------------------------------------
 
 
 def check_answer(task: AnswerTask, value: Any, *, hidden: bool = False) -> int:

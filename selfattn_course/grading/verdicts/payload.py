@@ -1,10 +1,10 @@
-"""What the hidden tests hand from the learner's kernel to the grader: the grading run and the payload.
+"""What the hidden tests hand from the learner's kernel to the grader: the draw and the payload.
 
 When a notebook is graded, nothing that runs in the learner's kernel decides a score: the learner's
 code could have replaced any function there. Instead (see :mod:`.trusted` for the grader's side):
 
-1. Before the notebook runs, the grader picks a :class:`GradingRun` (a fresh seed, the devices) and
-   writes it as :data:`RUN_FILE` into the notebook's folder, where the kernel starts.
+1. Before the notebook runs, the grader picks a :class:`GradingDraw` (a fresh seed, the devices) and
+   writes it as :data:`DRAW_FILE` into the notebook's folder, where the kernel starts.
 2. Each hidden test, ``check(task_id, fn, hidden=True)``, finds that file, builds the task's
    visible and hidden cases from the seed, runs ``fn`` on them and displays one output of MIME type
    :data:`MIME_TYPE` holding the **payload**: the task, the seed and devices, a digest of the
@@ -51,15 +51,15 @@ import torch
 
 from selfattn_course.grading.spec.cases import Case, describe
 
-#: The file in the notebook's folder that tells the kernel it is being graded, and by which run.
-RUN_FILE = ".selfattn-course-grading.json"
+#: The file in the notebook's folder that tells the kernel it is being graded, with which draw.
+DRAW_FILE = ".selfattn-course-grading.json"
 
 #: The MIME type of the display output that carries a payload.
 MIME_TYPE = "application/vnd.selfattn-course.result+json"
 
 FORMAT = 1
 
-#: A tensor with more entries than this is sent as a description only (no case's answer comes close).
+#: A tensor with more entries than this is sent as a description only (no answer comes close).
 MAX_ENTRIES = 1 << 22
 MAX_ITEMS = 10_000  # of a list, tuple or set
 MAX_DEPTH = 16
@@ -70,22 +70,23 @@ _TORCH_DTYPES = {
     str(dtype).removeprefix("torch."): dtype
     for dtype in (
         torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
-        torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
+        torch.float16, torch.bfloat16, torch.float32, torch.float64,
+        torch.complex64, torch.complex128,
     )
 }  # fmt: skip
 _NUMPY_DTYPES = {name for name in _TORCH_DTYPES if name != "bfloat16"}
 
 
 class MalformedPayload(ValueError):
-    """A payload (or grading-run file) that does not have the documented form; says what is wrong."""
+    """A payload (or draw file) that does not have the documented form; says what is wrong."""
 
 
-# --- the grading run ------------------------------------------------------------------------------
+# --- the draw -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class GradingRun:
-    """What the grader chose for one notebook: the seed its cases are drawn from, and the devices.
+class GradingDraw:
+    """What the grader drew for grading one notebook: the seed its cases come from, and the devices.
 
     ``seed`` is mixed into every case's own seed (:func:`~.cases.run_seed`), so the hidden inputs
     change from one grading run to the next; ``devices`` (``("cpu", "cuda:0")``) are those the
@@ -96,8 +97,8 @@ class GradingRun:
     devices: tuple[str, ...]
 
     @classmethod
-    def fresh(cls, seed: int | None = None, devices: Sequence[str] | None = None) -> GradingRun:
-        """A run with ``seed`` (default: 62 random bits) on ``devices`` (default: every available one)."""
+    def fresh(cls, seed: int | None = None, devices: Sequence[str] | None = None) -> GradingDraw:
+        """A draw with ``seed`` (default: 62 random bits) on ``devices`` (default: all here)."""
         if devices is None:
             from selfattn_course.devices import available_devices
 
@@ -108,15 +109,15 @@ class GradingRun:
         return [torch.device(device) for device in self.devices]
 
     def write(self, folder: str | Path) -> Path:
-        """Write :data:`RUN_FILE` into ``folder`` (the notebook's); returns its path."""
-        path = Path(folder) / RUN_FILE
+        """Write :data:`DRAW_FILE` into ``folder`` (the notebook's); returns its path."""
+        path = Path(folder) / DRAW_FILE
         path.write_text(json.dumps({"seed": self.seed, "devices": list(self.devices)}))
         return path
 
     @classmethod
-    def from_json(cls, data: Any) -> GradingRun:
+    def from_json(cls, data: Any) -> GradingDraw:
         if not isinstance(data, dict):
-            raise MalformedPayload(f"a grading run is a JSON object, got {describe(data)}")
+            raise MalformedPayload(f"a draw is a JSON object, got {describe(data)}")
         seed, devices = data.get("seed"), data.get("devices")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise MalformedPayload(f"the seed must be an integer, got {seed!r}")
@@ -130,17 +131,17 @@ class GradingRun:
 _START_FOLDER = Path.cwd()
 
 
-def current_run() -> GradingRun | None:
-    """The grading run this kernel is part of, read from :data:`RUN_FILE`; None outside grading
-    (a learner running their notebook, a test)."""
+def current_draw() -> GradingDraw | None:
+    """The draw of the grading this kernel is part of, read from :data:`DRAW_FILE`; None outside
+    grading (a learner running their notebook, a test)."""
     for folder in dict.fromkeys([_START_FOLDER, Path.cwd()]):
-        path = folder / RUN_FILE
+        path = folder / DRAW_FILE
         if path.is_file():
-            return GradingRun.from_json(json.loads(path.read_text()))
+            return GradingDraw.from_json(json.loads(path.read_text()))
     return None
 
 
-# --- the digest of the inputs ----------------------------------------------------------------------
+# --- the digest of the inputs ---------------------------------------------------------------------
 
 
 def inputs_digest(cases: Sequence[Case]) -> str:
@@ -169,7 +170,7 @@ def _feed(digest: Any, value: Any) -> None:
         digest.update(f"{type(value).__name__} {value!r}\n".encode())
 
 
-# --- values -> JSON ------------------------------------------------------------------------------------
+# --- values -> JSON -------------------------------------------------------------------------------
 
 
 def encode(value: Any, depth: int = 0) -> dict:
@@ -254,7 +255,7 @@ def raised(error: BaseException) -> dict:
     return {"raised": {"type": type(error).__name__, "message": str(error)[:MAX_TEXT]}}
 
 
-# --- JSON -> values ------------------------------------------------------------------------------------
+# --- JSON -> values -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, repr=False)
@@ -334,7 +335,8 @@ def _decode_tensor(content: Any, devices: Sequence[str]) -> Any:
     stored = "float32" if dtype == "bfloat16" else dtype
     if array.dtype.name != stored or list(array.shape) != shape:
         raise MalformedPayload(
-            f"a tensor's data is {array.dtype} {array.shape}, its header says {stored} {tuple(shape)}"
+            f"a tensor's data is {array.dtype} {array.shape}, "
+            f"its header says {stored} {tuple(shape)}"
         )
     if library == "numpy":
         return array.copy()  # np.load may hand back a read-only view of the buffer
@@ -353,25 +355,26 @@ def _short(data: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# --- payloads --------------------------------------------------------------------------------------
+# --- payloads -------------------------------------------------------------------------------------
 
 
 def function_payload(
-    task_id: str, run: GradingRun, cases: Sequence[Case], outcomes: Sequence[dict]
+    task_id: str, draw: GradingDraw, cases: Sequence[Case], outcomes: Sequence[dict]
 ) -> dict:
-    """The payload of a function task: one outcome (``returned(result)`` or ``raised(error)``) per case."""
-    return {**_header(task_id, run), "inputs": inputs_digest(cases), "outcomes": list(outcomes)}
+    """The payload of a function task: one outcome per case (``returned(result)`` or
+    ``raised(error)``)."""
+    return {**_header(task_id, draw), "inputs": inputs_digest(cases), "outcomes": list(outcomes)}
 
 
-def not_callable_payload(task_id: str, run: GradingRun, submission: Any) -> dict:
+def not_callable_payload(task_id: str, draw: GradingDraw, submission: Any) -> dict:
     """The payload of a function task whose submission is not a function."""
-    return {**_header(task_id, run), "not_callable": describe(submission)}
+    return {**_header(task_id, draw), "not_callable": describe(submission)}
 
 
-def answer_payload(task_id: str, run: GradingRun, answer: Any) -> dict:
+def answer_payload(task_id: str, draw: GradingDraw, answer: Any) -> dict:
     """The payload of an answer task: the learner's value."""
-    return {**_header(task_id, run), "answer": encode(answer)}
+    return {**_header(task_id, draw), "answer": encode(answer)}
 
 
-def _header(task_id: str, run: GradingRun) -> dict:
-    return {"format": FORMAT, "task": task_id, "seed": run.seed, "devices": list(run.devices)}
+def _header(task_id: str, draw: GradingDraw) -> dict:
+    return {"format": FORMAT, "task": task_id, "seed": draw.seed, "devices": list(draw.devices)}

@@ -17,8 +17,8 @@ Two kinds of finding, both stated in words with the cell and line they come from
   torch's attention (``scaled_dot_product_attention`` and torch's private ``_scaled_dot_product_*``
   kernels, ``nn.MultiheadAttention``, ``multi_head_attention_forward``) or the package's reference
   modules named in the list (``selfattn_course.attention``, ``selfattn_course.masks``). Code built
-  at run time (``exec``, ``eval``, ``compile``, ``__import__``, ``importlib``) counts too: the grader
-  must be able to read what the code calls. That task scores 0.
+  at run time (``exec``, ``eval``, ``compile``, ``__import__``, ``importlib``) counts too: the
+  grader must be able to read what the code calls. That task scores 0.
 
 The kernel watches calls as well (:mod:`.forbid`); this check is the one the learner's code cannot
 switch off. Names are followed through imports and top-level aliases (``import torch.nn.functional
@@ -126,7 +126,7 @@ class _Parsed:
 
 
 def _parse(source: str) -> ast.Module | None:
-    """The cell's code as Python (IPython syntax transformed first), or None if it does not parse."""
+    """The cell's code as Python (IPython syntax transformed first); None if it does not parse."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -297,7 +297,7 @@ class Program:
         self._collect_aliases()
         self._collect_definitions()
 
-    # --- names ---------------------------------------------------------------------------------
+    # --- names ------------------------------------------------------------------------------------
 
     def _collect_aliases(self) -> None:
         for parsed in self.parsed:
@@ -341,7 +341,7 @@ class Program:
             if name in self.definitions and name not in imported:
                 self.definitions[name].append((parsed, statement))
 
-    # --- tampering -------------------------------------------------------------------------------
+    # --- tampering --------------------------------------------------------------------------------
 
     def tampering(self) -> list[Finding]:
         """Everything in the learner's cells that changes the grading tools, in order."""
@@ -352,7 +352,7 @@ class Program:
             findings += visitor.findings
         return _unique(findings)
 
-    # --- forbidden ---------------------------------------------------------------------------------
+    # --- forbidden --------------------------------------------------------------------------------
 
     def forbidden(self, task: FunctionTask, name: str, before: int | None = None) -> list[Finding]:
         """What ``name`` (the learner's answer to ``task``) and the code it uses refer to that the
@@ -615,7 +615,7 @@ class _TamperingVisitor(ast.NodeVisitor):
             self._imports_unread_code(module, node)
         else:
             self.flag("imports from a file next to the notebook (a relative import)", node)
-        for name, path in _import_bindings(node):
+        for _, path in _import_bindings(node):
             if path in TAMPERING_NAMES:
                 self.flag(f"imports {path}", node)
 
@@ -716,7 +716,7 @@ class _TamperingVisitor(ast.NodeVisitor):
                 self.flag(f"writes into {_dotted(container)}", node)
 
     def _patches(self, owner: ast.AST, attr: str | None, node: ast.AST) -> None:
-        """An attribute of something imported is set or deleted: tampering unless it is plain data."""
+        """An attribute of something imported is set or deleted: tampering unless plain data."""
         for path in sorted(self.program.resolve(owner)):
             full = f"{path}.{attr}" if attr else f"{path}.<attribute>"
             if attr is None or attr.startswith("__") or _may_be_code(full):

@@ -1,24 +1,25 @@
-"""Trusted checks: the grader, in its own process, decides every hidden test from the kernel's payload.
+"""Trusted checks: in its own process, the grader decides each hidden test from the payload.
 
 After an executed notebook comes back from the learner's kernel, :func:`verify_notebook` takes
 each test cell whose source calls ``check(task_id, name, hidden=True)`` and gives it a
 :class:`Verdict`:
 
-1. the learner's source is read (:mod:`.source_checks`): tampering with the grading tools fails
+1. the learner's source is read (:mod:`.source_scan`): tampering with the grading tools fails
    every test cell after it, a from-scratch task that uses what it must write by hand fails
    (only the cells before a test cell count: later ones cannot change what it checked);
-2. the cell must hold exactly one payload (:mod:`.payload`) for its task, from this grading run
+2. the cell must hold exactly one payload (:mod:`.payload`) for its task, from this grading's draw
    (seed and devices) and from the inputs the grader builds (same digest);
 3. the grader computes the reference on those inputs and compares each outcome with
-   :func:`~.checks.check_result` or :func:`~.checks.check_answer`: the same comparison, properties,
-   hints and messages as a learner's self-check.
+   :func:`~.compare.check_result` or :func:`~.compare.check_answer`: the same comparison,
+   properties, hints and messages as a learner's own ``check``.
 
 A cell with no payload (it did not run, stopped at an error, or ``check`` was replaced), a
 malformed one, or one from other inputs fails. :func:`rewrite_outputs` then replaces what the
 cell shows with the verdict: a line on stdout when it passed, one error whose message is the
 teaching message when it failed (task, case, input shapes, largest error, broken properties in
 words; never a traceback into hidden code). nbgrader scores the cell from those outputs.
-:mod:`.preprocessors` runs all of this inside ``nbgrader autograde``.
+:mod:`selfattn_course.grading.autograde.preprocessors` runs all of this inside
+``nbgrader autograde``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from selfattn_course.grading.errors import CheckFailed
+from selfattn_course.grading.notebooks import nbgrader_meta
 from selfattn_course.grading.spec.cases import run_seed
-from selfattn_course.grading.spec.registry import AnswerTask, FunctionTask, Task, get_task
+from selfattn_course.grading.spec.registry import get_task
+from selfattn_course.grading.spec.task import AnswerTask, FunctionTask, Task
 from selfattn_course.grading.verdicts.compare import (
     case_header,
     check_answer,
@@ -43,7 +46,7 @@ from selfattn_course.grading.verdicts.compare import (
 from selfattn_course.grading.verdicts.payload import (
     FORMAT,
     MIME_TYPE,
-    GradingRun,
+    GradingDraw,
     MalformedPayload,
     decode,
     inputs_digest,
@@ -66,11 +69,11 @@ class Verdict:
     message: str
 
 
-# --- one task -----------------------------------------------------------------------------------
+# --- one task -------------------------------------------------------------------------------------
 
 
 def verify(
-    task: Task, payloads: Sequence[Any], run: GradingRun, *, stopped_at: str | None = None
+    task: Task, payloads: Sequence[Any], draw: GradingDraw, *, stopped_at: str | None = None
 ) -> Verdict:
     """Decide ``task`` from the payloads its test cell displayed.
 
@@ -78,15 +81,16 @@ def verify(
     the cell, if one did: with no payload it is the reason given.
     """
     try:
-        with run_seed(run.seed):
-            message = _verify(task, payloads, run, stopped_at)
+        with run_seed(draw.seed):
+            message = _verify(task, payloads, draw, stopped_at)
     except CheckFailed as failure:
         return Verdict(task.id, False, str(failure))
     except MalformedPayload as error:
         return Verdict(
             task.id,
             False,
-            f"{task.id}: the result handed to the grader is malformed ({error}), so this task scores 0",
+            f"{task.id}: the result handed to the grader is malformed ({error}), "
+            "so this task scores 0",
         )
     except Exception as error:  # a result the comparison cannot handle: fail, never crash grading
         log.exception("could not check %s", task.id)
@@ -98,7 +102,7 @@ def verify(
     return Verdict(task.id, True, message)
 
 
-def _verify(task: Task, payloads: Sequence[Any], run: GradingRun, stopped_at: str | None) -> str:
+def _verify(task: Task, payloads: Sequence[Any], draw: GradingDraw, stopped_at: str | None) -> str:
     if not payloads:
         raise CheckFailed(_no_result(task, stopped_at))
     if len(payloads) > 1:
@@ -107,15 +111,15 @@ def _verify(task: Task, payloads: Sequence[Any], run: GradingRun, stopped_at: st
             "one, so this task scores 0"
         )
     payload = payloads[0]
-    _check_header(task, payload, run)
+    _check_header(task, payload, draw)
     if isinstance(task, AnswerTask):
         if "answer" not in payload:
             raise MalformedPayload("it holds no answer")
-        passed = check_answer(task, decode(payload["answer"], run.devices), hidden=True)
+        passed = check_answer(task, decode(payload["answer"], draw.devices), hidden=True)
         return f"{task.id}: {passed} checks passed (checked by the grader)"
     if "not_callable" in payload:
         raise CheckFailed(not_a_function(task, str(payload["not_callable"])[:200]))
-    return _verify_function(task, payload, run)
+    return _verify_function(task, payload, draw)
 
 
 def _no_result(task: Task, stopped_at: str | None) -> str:
@@ -130,7 +134,7 @@ def _no_result(task: Task, stopped_at: str | None) -> str:
     return f"{task.id}: the test cell stopped at {stopped_at}\n  so the hidden tests did not run"
 
 
-def _check_header(task: Task, payload: Any, run: GradingRun) -> None:
+def _check_header(task: Task, payload: Any, draw: GradingDraw) -> None:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise MalformedPayload(f"it is not a format-{FORMAT} result")
     if payload.get("task") != task.id:
@@ -138,16 +142,16 @@ def _check_header(task: Task, payload: Any, run: GradingRun) -> None:
             f"{task.id}: the result in this test cell is for {str(payload.get('task'))[:60]!r}, "
             "so this task scores 0"
         )
-    if payload.get("seed") != run.seed or payload.get("devices") != list(run.devices):
+    if payload.get("seed") != draw.seed or payload.get("devices") != list(draw.devices):
         raise CheckFailed(
             f"{task.id}: the result in this test cell is not from this grading run (it was made "
             "with another seed or other devices), so this task scores 0"
         )
 
 
-def _verify_function(task: FunctionTask, payload: dict, run: GradingRun) -> str:
+def _verify_function(task: FunctionTask, payload: dict, draw: GradingDraw) -> str:
     visible = task.visible_cases()
-    hidden = task.hidden_cases(run.torch_devices())
+    hidden = task.hidden_cases(draw.torch_devices())
     cases = [*visible, *hidden]
     if payload.get("inputs") != inputs_digest(cases):
         raise CheckFailed(
@@ -157,7 +161,7 @@ def _verify_function(task: FunctionTask, payload: dict, run: GradingRun) -> str:
     outcomes = payload.get("outcomes")
     if not isinstance(outcomes, list) or len(outcomes) != len(cases):
         raise MalformedPayload(f"it should hold {len(cases)} outcomes")
-    for index, (case, outcome) in enumerate(zip(cases, outcomes)):
+    for index, (case, outcome) in enumerate(zip(cases, outcomes, strict=True)):
         which = (
             f"visible case {index + 1} of {len(visible)}"
             if index < len(visible)
@@ -174,7 +178,7 @@ def _verify_function(task: FunctionTask, payload: dict, run: GradingRun) -> str:
             raise CheckFailed(f"{header}\n  {raised_message(kind, message)}")
         if "value" not in outcome:
             raise MalformedPayload(f"outcome {index + 1} holds neither a value nor an error")
-        check_result(task, case, decode(outcome["value"], run.devices), header)
+        check_result(task, case, decode(outcome["value"], draw.devices), header)
     return (
         f"{task.id}: {len(visible)} visible and {len(hidden)} hidden cases passed "
         "(checked by the grader)"
@@ -182,7 +186,7 @@ def _verify_function(task: FunctionTask, payload: dict, run: GradingRun) -> str:
 
 
 def payloads_in(outputs: Iterable[Any]) -> list[Any]:
-    """The payloads among a cell's outputs (display data or results of MIME type :data:`MIME_TYPE`)."""
+    """The payloads among a cell's outputs (display data or results of type :data:`MIME_TYPE`)."""
     return [
         output["data"][MIME_TYPE]
         for output in outputs
@@ -193,11 +197,6 @@ def payloads_in(outputs: Iterable[Any]) -> list[Any]:
 
 
 # --- one notebook ---------------------------------------------------------------------------------
-
-
-def nbgrader_meta(cell: Any) -> dict:
-    metadata = cell.get("metadata", {}).get("nbgrader", {})
-    return metadata if isinstance(metadata, dict) else {}
 
 
 def is_course_cell(cell: Any) -> bool:
@@ -255,7 +254,7 @@ def calls_check(source: str) -> bool:
 
 
 def code_cells(notebook: Any) -> list[CodeCell]:
-    """The notebook's code cells for :mod:`.source_checks`, labelled by grade id or number."""
+    """The notebook's code cells for :mod:`.source_scan`, labelled by grade id or number."""
     found = []
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code":
@@ -268,7 +267,7 @@ def code_cells(notebook: Any) -> list[CodeCell]:
 
 
 def verify_notebook(
-    notebook: Any, run: GradingRun | None, folder: str | Path | None = None
+    notebook: Any, draw: GradingDraw | None, folder: str | Path | None = None
 ) -> dict[int, Verdict]:
     """A verdict for each test cell (by its index in ``notebook.cells``) that calls a hidden check.
 
@@ -284,15 +283,15 @@ def verify_notebook(
     report = inspect_cells(code_cells(notebook), folder)
     verdicts = {}
     for index, cell, task_id, name in tests:
-        verdicts[index] = _verdict(get_task(task_id), name, index, cell, report, run)
+        verdicts[index] = _verdict(get_task(task_id), name, index, cell, report, draw)
     return verdicts
 
 
 def _verdict(
-    task: Task, name: str, index: int, cell: Any, report: SourceReport, run: GradingRun | None
+    task: Task, name: str, index: int, cell: Any, report: SourceReport, draw: GradingDraw | None
 ) -> Verdict:
     """The verdict on the test cell at ``index``: only the cells before it can affect it."""
-    if run is None:
+    if draw is None:
         return Verdict(
             task.id,
             False,
@@ -317,12 +316,13 @@ def _verdict(
                 task.id,
                 False,
                 _listing(
-                    f"{task.id}: this task asks you to write it yourself, so it scores 0; your code",
+                    f"{task.id}: this task asks you to write it yourself, so it scores 0; "
+                    "your code",
                     forbidden,
                 ),
             )
     outputs = cell.get("outputs", [])
-    return verify(task, payloads_in(outputs), run, stopped_at=_stopped_at(outputs))
+    return verify(task, payloads_in(outputs), draw, stopped_at=_stopped_at(outputs))
 
 
 def _listing(intro: str, findings: Sequence[Any], most: int = 5) -> str:
@@ -339,7 +339,7 @@ def _stopped_at(outputs: Iterable[Any]) -> str | None:
     return None
 
 
-# --- what the cells show ----------------------------------------------------------------------------
+# --- what the cells show --------------------------------------------------------------------------
 
 
 def hidden_lines(notebook: Any) -> list[str]:
@@ -434,11 +434,11 @@ def _verdict_output(verdict: Verdict, secret_lines: Sequence[str]) -> Any:
 
 
 def apply_verdicts(
-    notebook: Any, run: GradingRun | None, folder: str | Path | None = None
+    notebook: Any, draw: GradingDraw | None, folder: str | Path | None = None
 ) -> dict[int, Verdict]:
     """:func:`verify_notebook`, then rewrite every test cell's outputs and scrub the others.
     Returns the verdicts."""
-    verdicts = verify_notebook(notebook, run, folder)
+    verdicts = verify_notebook(notebook, draw, folder)
     secret = hidden_lines(notebook)
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code":
