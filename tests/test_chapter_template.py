@@ -133,19 +133,18 @@ def test_the_english_translation_is_required(scratch):
 
 
 def test_the_exercise_list_must_be_the_chapters_own(scratch):
-    (problem,) = problems_after(scratch, 'exercise_list("ch02")', 'exercise_list("ch03")')
-    assert 'the exercise list is the chapter\'s own: exercise_list("ch02")' in problem
+    (problem,) = problems_after(scratch, "{exercise-list} ch02", "{exercise-list} ch03")
+    assert "the exercise list is the chapter's own: ```{exercise-list} ch02```" in problem
 
 
 def test_a_hand_written_exercise_list_is_reported(scratch):
     problems = problems_after(
         scratch,
-        "```{code-cell} ipython3\n:tags: [remove-input]\n",
-        "1. **Scores** (2 points): write `attention_scores`.\n\n"
-        "```{code-cell} ipython3\n:tags: [remove-hand]\n",
+        "```{exercise-list} ch02\n```\n",
+        "1. **Scores** (2 points): write `attention_scores`.\n",
     )
     assert any("points are stated once, in the task spec" in p for p in problems)
-    assert any("has ':tags: [remove-input]'" in p for p in problems)
+    assert any("listed by one ```{exercise-list} ch02``` block" in p for p in problems)
 
 
 def test_a_chapter_without_a_tasks_module_is_reported(scratch):

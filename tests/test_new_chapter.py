@@ -53,7 +53,7 @@ def test_create_writes_every_file_of_the_chapter_and_says_what_it_changed(course
     question = seed.questions_of(course)[7]
     assert f"> **7. {question.title}**" in page
     assert f"> **题目：** {question.prompt}" in page
-    assert 'exercise_list("ch07")' in page
+    assert "```{exercise-list} ch07\n```" in page
 
 
 def test_the_chapter_is_registered_in_the_toc_the_intro_and_the_errata_map(course):

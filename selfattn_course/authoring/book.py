@@ -1,29 +1,20 @@
 """What a chapter page shows from the task specs: its list of exercises.
 
-A chapter's Exercises section calls :func:`exercise_list` in a code cell whose input is removed::
+A chapter's Exercises section holds the directive of
+:mod:`selfattn_course.authoring.exercise_directive`::
 
-    ```{code-cell} ipython3
-    :tags: [remove-input]
-
-    from selfattn_course.authoring.book import exercise_list
-
-    exercise_list("ch02")
+    ```{exercise-list} ch02
     ```
 
-The cell's output is Markdown (myst-nb renders it like the page, maths included): where the
-notebook is, how to check it, and each task's statement with its title and points, exactly as
-the notebook shows them (:func:`~selfattn_course.authoring.notebooks.statement_markdown`). The
-points are thus written once, in the task spec, and the page cannot disagree with the notebook.
+which the book build replaces by :func:`exercise_markdown`: where the notebook is, how to check
+it, and each task's statement with its title and points, exactly as the notebook shows them
+(:func:`~selfattn_course.authoring.notebooks.statement_markdown`). The points are thus written
+once, in the task spec, and the page cannot disagree with the notebook.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from selfattn_course.grading.spec.registry import chapter_tasks
-
-if TYPE_CHECKING:
-    from IPython.display import Markdown
 
 
 def _points(points: float) -> str:
@@ -31,7 +22,7 @@ def _points(points: float) -> str:
 
 
 def exercise_markdown(chapter: str) -> str:
-    """The Exercises list of ``chapter`` (``"ch02"``) as Markdown.
+    """The Exercises list of ``chapter`` (``"ch02"``) as Markdown (MyST, with ``$...$`` maths).
 
     ``KeyError`` if the chapter has no tasks module, ``ValueError`` if it has no task.
     """
@@ -55,11 +46,3 @@ def exercise_markdown(chapter: str) -> str:
     for number, task in enumerate(tasks, start=1):
         lines += ["", statement_markdown(number, task)]
     return "\n".join(lines) + "\n"
-
-
-def exercise_list(chapter: str) -> Markdown:
-    """The Exercises list of ``chapter`` for a chapter page: :func:`exercise_markdown` as an
-    IPython Markdown object, which myst-nb renders as part of the page."""
-    from IPython.display import Markdown
-
-    return Markdown(exercise_markdown(chapter))

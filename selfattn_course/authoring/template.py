@@ -10,9 +10,9 @@ A chapter page is a MyST Markdown notebook. After its label ``(chNN)=`` and its 
 5. ``What the Q&A gets wrong``: required when ``ERRATA.md`` has rows for question ``N``; it holds an
    ``{admonition} What the Q&A gets wrong`` with ``:class: warning`` (the labels that answer each
    row are checked by :mod:`selfattn_course.authoring.errata`);
-6. ``Exercises``: a ``remove-input`` code cell calling ``exercise_list("chNN")`` for its own
-   chapter (:mod:`selfattn_course.authoring.book`), which lists the registry's tasks and points;
-   points are never written by hand on the page;
+6. ``Exercises``: an ``{exercise-list} chNN`` block for its own chapter
+   (:mod:`selfattn_course.authoring.exercise_directive`), which the build replaces by the
+   registry's tasks with their points; points are never written by hand on the page;
 7. ``Key takeaways`` (a bullet list), 8. ``References`` (the ``{bibliography}`` block filtered
    to the page).
 
@@ -49,7 +49,7 @@ SECTIONS = (
 PLACEHOLDER = "TODO"
 # The task of the templates of a new chapter's task module, notebook, bank and tests.
 EXAMPLE_TASK = "center_rows"
-EXERCISE_LIST_CALL = re.compile(r"""\bexercise_list\(\s*["'](?P<chapter>ch\d\d)["']\s*\)""")
+EXERCISE_LIST = "{exercise-list}"
 # A figure drawn in code: a call of matplotlib or of the course's plotting helpers.
 PLOTTING_CALL = re.compile(
     r"\b(?:plt\.\w+|new_figure|heatmap|loglog|subplots)\s*\("
@@ -317,24 +317,21 @@ def _check_errata_callout(section: Section, problem) -> None:
 
 
 def _check_exercises(section: Section, chapter: layout.ChapterFiles, course_dir, problem) -> None:
-    calls = [
-        (fence, match)
-        for fence in section.fences
-        if fence.is_code_cell
-        for match in EXERCISE_LIST_CALL.finditer("\n".join(fence.body))
-    ]
-    wanted = f'exercise_list("{chapter.id}")'
-    if len(calls) != 1:
+    lists = [fence for fence in section.fences if fence.info.startswith(EXERCISE_LIST)]
+    wanted = f"```{EXERCISE_LIST} {chapter.id}```"
+    if len(lists) != 1:
         problem(
-            f"the exercises are listed by one code cell calling {wanted} "
-            f"(selfattn_course.authoring.book), found {len(calls)} call(s)",
+            f"the exercises are listed by one {wanted} block "
+            f"(selfattn_course.authoring.exercise_directive), found {len(lists)}",
             section.line,
         )
-    for fence, match in calls:
-        if match["chapter"] != chapter.id:
-            problem(f"the exercise list is the chapter's own: {wanted}, not {match[0]}", fence.line)
-        if "remove-input" not in fence.options.get("tags", ""):
-            problem("the cell that lists the exercises has ':tags: [remove-input]'", fence.line)
+    for fence in lists:
+        if fence.info.split() != [EXERCISE_LIST, chapter.id]:
+            problem(
+                f"the exercise list is the chapter's own: {wanted}, not {fence.info}", fence.line
+            )
+        elif any(line.strip() for line in fence.body):
+            problem(f"the {EXERCISE_LIST} block has no content: the specs give it", fence.line)
     for line, text in section.prose():
         if POINTS_BY_HAND.search(text):
             problem(
