@@ -8,7 +8,8 @@ what is typed by hand::
     ...
     ```{code-cell} ipython3                             <- the setup (imports)
     import math
-    from selfattn_course.grading import check
+
+    import torch
     ```
 
     ```{code-cell} ipython3                             <- solves task ch02.attention_scores
@@ -26,7 +27,8 @@ spec, :func:`statement_markdown`), the solution cell as written, and the test ce
 ``check("chNN.<name>", <name>)`` worth the spec's points. Every other cell is copied and locked;
 the first markdown cell is ``intro``, the first code cell ``setup``, and any further one needs
 an ``id`` (``+++ {"id": "note"}`` before a markdown cell, ``:id: note`` in a code cell). The
-marked cells must be the chapter's tasks, in the order of its ``TASKS``.
+setup cell gets the import the test cells need, ``from selfattn_course.grading import check``,
+as its last line. The marked cells must be the chapter's tasks, in the order of its ``TASKS``.
 
 Points, statements, test cells, grade ids and nbgrader metadata thus come from the spec
 (:mod:`selfattn_course.grading.spec.task`), where each is stated once.
@@ -49,6 +51,9 @@ __all__ = ["build", "solution_notebook", "statement_markdown", "join_wrapped_lin
 
 #: A code cell's option that says which task it solves: ``:task: attention_scores``.
 TASK_OPTION = "task"
+
+#: What the test cells call, imported at the end of the setup cell.
+CHECK_IMPORT = "from selfattn_course.grading import check"
 
 _CHAPTER = re.compile(r"ch\d\d")
 # Lines that start a line of their own in markdown: list items, headings, quotes, tables,
@@ -150,7 +155,10 @@ def _locked_cell(chapter: str, cell: NotebookNode, before: Iterable[NotebookNode
         )
     if kind == "markdown":
         return notebooks.readonly_markdown(grade_id, cell.source)
-    return notebooks.readonly_code(grade_id, cell.source)
+    source = cell.source
+    if grade_id == "setup" and CHECK_IMPORT not in source:
+        source = f"{source}\n\n{CHECK_IMPORT}" if source.strip() else CHECK_IMPORT
+    return notebooks.readonly_code(grade_id, source)
 
 
 def build(course_dir: str | Path, chapters: Sequence[str] | None = None) -> list[Path]:
