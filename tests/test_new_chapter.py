@@ -172,8 +172,9 @@ def test_once_written_the_chapter_passes_the_template_check(course, number, slug
     assert errata.check_map(course) == []
 
 
-def test_the_generated_python_is_formatted_and_lint_clean(course):
-    written = new_chapter.create(course, 7, "cnn-weaknesses")
+@pytest.mark.parametrize(("number", "slug"), NEW)
+def test_the_generated_python_is_formatted_and_lint_clean(course, number, slug):
+    written = new_chapter.create(course, number, slug)
     python = [str(path) for path in written if path.suffix == ".py"]
     assert len(python) == 3
     config = ["--config", str(ROOT / "pyproject.toml")]
