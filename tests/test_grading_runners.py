@@ -1,4 +1,5 @@
-"""Runners (selfattn_course/grading/spec/calls.py): functions that return a number, nn.Module classes."""
+"""Runners (selfattn_course/grading/spec/calls.py): functions that return a number, nn.Module
+classes."""
 
 from __future__ import annotations
 
