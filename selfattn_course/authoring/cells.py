@@ -4,9 +4,10 @@ Ruff formats and lints Jupyter notebooks cell by cell, but not the MyST Markdown
 its chapters in. So each ``.md`` page's ```` ```{code-cell} ```` blocks are copied, one notebook
 cell per block, into a scratch ``.ipynb`` that ruff checks with the project's settings
 (``[tool.ruff]`` in ``pyproject.toml``); its findings are reported at the page's own line numbers,
-and ``fix=True`` writes ruff's formatting back into the page. Fenced ```` ```python ```` blocks are
-not code cells and are left alone, and so is a code cell tagged ``seed-code``
-(``:tags: [seed-code]``): someone else's code run as it was written, such as the seed Q&A's.
+and ``fix=True`` writes ruff's formatting and safe fixes back into the page. Fenced
+```` ```python ```` blocks are not code cells and are left alone, and so is a code cell tagged
+``seed-code`` (``:tags: [seed-code]``): someone else's code run as it was written, such as the
+seed Q&A's.
 
 Command line (``make lint`` / ``make format``)::
 
@@ -33,6 +34,7 @@ __all__ = ["CodeCell", "code_cells", "lint", "main"]
 _CELL = re.compile(
     r"^```\{code-cell\}[^\n]*\n(---\n.*?^---\n|(?::[^\n]*\n)*)(.*?)^```[ \t]*$", re.M | re.S
 )
+_FMT_OFF = "# fmt: off\n"
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "pyproject.toml"
 # ruff's notebook locations: "ch02.ipynb:cell 3:5:1: F401 ..." or, in a diff, "cell 3".
 _FINDING = re.compile(
@@ -67,6 +69,8 @@ def code_cells(text: str) -> list[CodeCell]:
 
 
 def _notebook(cells: list[CodeCell]) -> dict:
+    """A scratch notebook of the cells; a verbatim cell is kept (later cells may use its names)
+    but marked ``# fmt: off`` so that ruff leaves it as it is."""
     return {
         "cells": [
             {
@@ -74,7 +78,7 @@ def _notebook(cells: list[CodeCell]) -> dict:
                 "execution_count": None,
                 "metadata": {},
                 "outputs": [],
-                "source": cell.source.rstrip("\n"),
+                "source": (_FMT_OFF if cell.verbatim else "") + cell.source.rstrip("\n"),
             }
             for cell in cells
         ],
@@ -103,8 +107,8 @@ def lint(
     paths: list[str | Path], *, fix: bool = False, config: str | Path | None = None
 ) -> list[str]:
     """Ruff's format check and lint over the code cells of ``paths``; the problems, one a line,
-    as ``page.md:LINE:COL: CODE message``. With ``fix``, formatting is written back first (lint
-    findings are still reported: ruff's fixes for them are not applied).
+    as ``page.md:LINE:COL: CODE message``. With ``fix``, ruff's safe fixes (sorted imports, unused
+    imports) and its formatting are written back first; what is left is reported.
 
     ``config``: the ``pyproject.toml`` with the ``[tool.ruff]`` settings (default: the course's).
     """
@@ -112,18 +116,19 @@ def lint(
     problems = []
     for page in pages(paths):
         text = page.read_text(encoding="utf-8")
-        cells = [cell for cell in code_cells(text) if not cell.verbatim]
+        cells = code_cells(text)
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             notebook = folder / f"{page.stem}.ipynb"
             notebook.write_text(json.dumps(_notebook(cells)), encoding="utf-8")
             settings = ["--config", str(config.resolve())]
             if fix:
+                _ruff("check", "--fix", "--no-cache", *settings, notebook.name, cwd=folder)
                 _ruff("format", *settings, notebook.name, cwd=folder)
                 formatted = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
                 text = _write_back(text, cells, formatted)
                 page.write_text(text, encoding="utf-8")
-                cells = [cell for cell in code_cells(text) if not cell.verbatim]
+                cells = code_cells(text)
             else:
                 checked = _ruff("format", "--check", *settings, notebook.name, cwd=folder)
                 if checked.returncode != 0:
@@ -149,6 +154,8 @@ def _source(cell: dict) -> str:
 def _write_back(text: str, cells: list[CodeCell], formatted: list[dict]) -> str:
     pieces, position = [], 0
     for cell, new in zip(cells, formatted, strict=True):
+        if cell.verbatim:
+            continue
         start, stop = cell.span
         pieces += [text[position:start], _source(new).rstrip("\n") + "\n"]
         position = stop
@@ -162,6 +169,8 @@ def _findings(page: Path, cells: list[CodeCell], output: str) -> list[str]:
         if match is None:
             continue
         cell = cells[int(match["cell"]) - 1]
+        if cell.verbatim:
+            continue
         page_line = cell.first_line + int(match["line"]) - 1
         found.append(f"{page}:{page_line}:{match['col']}: {match['rest']}")
     return found
