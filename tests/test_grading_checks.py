@@ -348,13 +348,12 @@ def test_a_random_mask_blocks_exactly_the_rows_asked_and_keeps_a_key_elsewhere()
     assert int(rows_with_a_key.sum()) == 2 * 4 - 1
 
 
-def test_padding_and_causal_masks_mark_real_tokens_and_the_past():
+def test_padding_masks_mark_real_tokens():
     # lengths [3, 1] over 4 positions: True for the first 3 and the first 1 positions.
     assert C.key_padding_mask([3, 1], 4).tolist() == [
         [[[True, True, True, False]]],
         [[[True, False, False, False]]],
     ]
-    assert C.causal(2, 3).tolist() == [[True, False, False], [True, True, False]]
 
 
 def test_cases_run_in_float32_and_float64_on_each_device_that_has_them():

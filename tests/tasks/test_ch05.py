@@ -87,3 +87,17 @@ def test_a_layer_is_graded_with_the_correct_split_heads_in_place_of_the_learners
     assert globals()["split_heads"] is split_heads
     with pytest.raises(CheckFailed, match="every h-th feature"):
         check("ch05.split_heads", split_heads)
+
+
+@pytest.mark.parametrize("task", ["split_heads", "merge_heads"])
+def test_the_packages_heads_cannot_stand_in_for_the_learners(task):
+    # selfattn_course.attention has split_heads and merge_heads: calling them is not solving it.
+    import selfattn_course.attention as package
+
+    ready_made = getattr(package, task)
+
+    def submission(*args):
+        return ready_made(*args)
+
+    with pytest.raises(CheckFailed, match=f"selfattn_course.attention.{task}"):
+        check(f"ch05.{task}", submission)

@@ -256,9 +256,3 @@ def key_padding_mask(
 ) -> torch.Tensor:
     """``(B, 1, 1, max_len)``: a padding mask shaped to broadcast over heads and queries."""
     return padding_valid(lengths, max_len, device=device)[:, None, None, :]
-
-
-def causal(lq: int, lk: int | None = None, *, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(lq, lk)`` boolean, True where key ``j <= i`` (top-left aligned)."""
-    lk = lq if lk is None else lk
-    return torch.ones(lq, lk, dtype=torch.bool).tril().to(device)

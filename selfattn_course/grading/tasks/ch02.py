@@ -24,6 +24,7 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
 from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
+from selfattn_course.masks import causal_mask
 
 FROM_SCRATCH = ATTENTION_BUILTINS
 
@@ -160,7 +161,7 @@ def _softmax_hidden(dtype, device) -> list[Case]:
         ),
         Case(
             "causal mask (L, L) broadcast over the batch",
-            {"scores": scores((3, 6, 6), 23), "mask": C.causal(6, device=device)},
+            {"scores": scores((3, 6, 6), 23), "mask": causal_mask(6, device=device)},
         ),
         Case(
             "length-1 rows (Lk = 1), the second one masked",
@@ -287,7 +288,7 @@ def _attention_hidden(dtype, device) -> list[Case]:
         Case(
             "causal mask (L, L)",
             qkv(33, batch=(2,), lq=5, lk=5, d=16),
-            {"mask": C.causal(5, device=device)},
+            {"mask": causal_mask(5, device=device)},
         ),
         Case("one query (Lq = 1), no mask", qkv(34, batch=(3,), lq=1, lk=7, d=8, dv=2)),
         Case("one key (Lk = 1), no mask", qkv(35, batch=(2,), lq=4, lk=1, d=8)),

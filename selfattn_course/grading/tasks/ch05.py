@@ -7,10 +7,11 @@ their ``forward`` returns (:class:`~selfattn_course.grading.spec.calls.ModuleRun
 
 References: the reference classes hold the learner's parameter names and hand the computation to
 the package's :class:`~selfattn_course.attention.SelfAttention` and
-:class:`~selfattn_course.attention.MultiHeadAttention`; ``split_heads``, ``merge_heads`` and
-``course_mask`` are written out here. While the learner's code runs it may not call the package's
-attention or masks, nor torch's attention (``F.scaled_dot_product_attention``,
-``nn.MultiheadAttention``).
+:class:`~selfattn_course.attention.MultiHeadAttention`; ``split_heads`` and ``merge_heads`` are
+the package's (:mod:`selfattn_course.attention.heads`), ``course_mask`` is written out here.
+While the learner's code runs it may not call the package's attention, heads or masks, nor
+torch's attention (``F.scaled_dot_product_attention``, ``nn.MultiheadAttention``); the
+multi-head task gets the reference heads as its provided helpers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from selfattn_course.attention import MultiHeadAttention, SelfAttention
+from selfattn_course.attention import MultiHeadAttention, SelfAttention, merge_heads, split_heads
 from selfattn_course.grading.spec import (
     Case,
     FunctionTask,
@@ -34,11 +35,17 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.calls import LayerSpec, ModuleRunner
 from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
+from selfattn_course.masks import causal_mask
 
-FROM_SCRATCH = ATTENTION_BUILTINS + (
-    "selfattn_course.masks.key_padding_to_attention",
-    "selfattn_course.masks.causal_mask",
-    "selfattn_course.masks.combine",
+PACKAGE_HEADS = ("selfattn_course.attention.split_heads", "selfattn_course.attention.merge_heads")
+FROM_SCRATCH = (
+    ATTENTION_BUILTINS
+    + PACKAGE_HEADS
+    + (
+        "selfattn_course.masks.key_padding_to_attention",
+        "selfattn_course.masks.causal_mask",
+        "selfattn_course.masks.combine",
+    )
 )
 
 
@@ -215,12 +222,6 @@ SELF_ATTENTION = FunctionTask(
 # --- task 2: split_heads --------------------------------------------------------------------------
 
 
-def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """``(B, L, d) -> (B, h, L, d/h)``: head ``t`` gets features ``t·d_k`` to ``(t+1)·d_k - 1``."""
-    batch, length, width = x.shape
-    return x.reshape(batch, length, num_heads, width // num_heads).transpose(1, 2)
-
-
 def _split_hidden(dtype, device) -> list[Case]:
     def x(shape, seed):
         return C.randn(shape, seed=seed, dtype=dtype, device=device)
@@ -270,17 +271,11 @@ SPLIT_HEADS = FunctionTask(
                 """,
         ),
     ),
+    forbidden=PACKAGE_HEADS,
 )
 
 
 # --- task 3: merge_heads --------------------------------------------------------------------------
-
-
-def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """``(B, h, L, d_k) -> (B, L, h·d_k)``: the heads side by side, the inverse of
-    :func:`split_heads`."""
-    batch, heads, length, head_dim = x.shape
-    return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
 
 
 def _merge_hidden(dtype, device) -> list[Case]:
@@ -329,6 +324,7 @@ MERGE_HEADS = FunctionTask(
             lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1),
         ),
     ),
+    forbidden=PACKAGE_HEADS,
 )
 
 
@@ -416,7 +412,7 @@ def _mha_case(name, shape, num_heads, seed, mask=None, dtype=torch.float32, devi
 
 def _padding_and_causal(lengths: Sequence[int], length: int, device="cpu") -> torch.Tensor:
     """``(B, 1, L, L)``: right padding AND causal, True = may attend."""
-    return C.key_padding_mask(lengths, length, device=device) & C.causal(length, device=device)
+    return C.key_padding_mask(lengths, length, device=device) & causal_mask(length, device=device)
 
 
 def _mha_hidden(dtype, device) -> list[Case]:
@@ -429,7 +425,7 @@ def _mha_hidden(dtype, device) -> list[Case]:
         case("one head (d_k = d_model), (2, 4, 8)", (2, 4, 8), 1, 43),
         case("d_k = 1: 6 heads of (2, 3, 6)", (2, 3, 6), 6, 44),
         case("length 1: (3, 1, 8), 2 heads", (3, 1, 8), 2, 45),
-        case("causal mask (L, L)", (2, 6, 16), 4, 46, C.causal(6, device=device)),
+        case("causal mask (L, L)", (2, 6, 16), 4, 46, causal_mask(6, device=device)),
         case(
             "padding mask (B, 1, 1, L), lengths [6, 2]",
             (2, 6, 8),
@@ -442,7 +438,7 @@ def _mha_hidden(dtype, device) -> list[Case]:
             (2, 5, 8),
             2,
             48,
-            left_padding & C.causal(5, device=device),
+            left_padding & causal_mask(5, device=device),
         ),
         case("d_model = 64, 2 heads (d_k = 32), where the scale matters", (2, 4, 64), 2, 49),
     ]
@@ -604,7 +600,7 @@ def _course_mask_hidden(device) -> list[Case]:
     return [
         Case(
             "causal (blocked above the diagonal), lengths [6, 4, 1]",
-            masks(~C.causal(6), ~C.padding_valid([6, 4, 1], 6)),
+            masks(~causal_mask(6), ~C.padding_valid([6, 4, 1], 6)),
         ),
         Case(
             "cross-attention Lq = 2, Lk = 7, random masks",
