@@ -200,7 +200,8 @@ MASKED_SOFTMAX = FunctionTask(
         dim (the keys), taken only over the entries where the boolean `mask` is True. `mask`
         broadcasts to `scores` (e.g. a padding mask `(B, 1, 1, Lk)` or a causal mask `(L, L)`), or
         is `None` for no mask. Masked entries get weight 0, and a row whose keys are all masked
-        gets all zeros, **not NaN**. Keep it stable for large scores.
+        gets all zeros, **not NaN**. Keep it stable for large scores, and return the dtype and
+        device of `scores`: float32 scores give float32 weights, not float64.
         """,
     reference=masked_softmax,
     visible_cases=lambda: [

@@ -629,7 +629,8 @@ COURSE_MASK = FunctionTask(
         `nn.MultiheadAttention` takes `attn_mask` `(Lq, Lk)` and `key_padding_mask` `(B, Lk)`,
         both boolean and **True = blocked**. Write `course_mask(attn_mask, key_padding_mask)`
         returning the course's mask `(B, 1, Lq, Lk)`, **True = may attend**: query $i$ of
-        sequence $b$ may attend to key $j$ when neither of torch's masks blocks it. The test runs
+        sequence $b$ may attend to key $j$ when neither of torch's masks blocks it. Both masks are
+        always given (neither is `None`). The test runs
         the package's `MultiHeadAttention` with your mask and `nn.MultiheadAttention` with the
         two masks, and compares their outputs.
         """,
