@@ -8,7 +8,13 @@
 
 Same numbers as :func:`selfattn_course.attention.scaled_dot_product_attention` (up to rounding),
 but the kernel walks over key blocks with an online softmax and never stores the ``(Lq, Lk)``
-weights: O(Lq + Lk) memory per head instead of O(Lq · Lk), and one pass over HBM.
+weights: O(Lq + Lk) memory per head instead of O(Lq · Lk), and far less traffic to and from HBM
+(the GPU's main memory). It is not one pass over HBM: each program reads its tile of
+``BLOCK_M`` queries once and writes its output once, but reads every block of K and V it needs
+again, so K and V are read up to ``ceil(Lq / BLOCK_M)`` times. With tiles sized to an on-chip
+memory of ``M`` elements that is Θ(N²d²/M) HBM accesses for ``Lq = Lk = N``, against
+Θ(Nd + N²) for attention that writes its scores and weights to HBM (Dao et al., 2022,
+Theorem 2).
 
 Shapes (leading dims ``...`` broadcast between the inputs, as in the reference):
 
