@@ -20,11 +20,15 @@ For the next block of scores ``S`` (one row per query, one column per key of the
 
 and after the last block ``out = acc / l``. The factor ``exp(m - m_new) <= 1`` re-expresses what
 was summed under the old shift in terms of the new one, so the result is exactly
-``softmax(S) V`` (up to rounding), whatever the block size. Rabe & Staats (2021) applied this to
-attention to get O(L) memory; FlashAttention (Dao et al., 2022) also tiles the queries and fuses
-every step into one GPU kernel so that the scores never leave on-chip memory. Here the queries
-are tiled too: a ``(block_size, block_size)`` tile of scores per (batch, head) is the only
-quadratic-looking thing ever stored.
+``softmax(S) V`` (up to rounding), whatever the block size. Rabe & Staats (2021) showed that
+attention computed this way needs only O(log L) memory beyond its inputs and output (O(1) for a
+single query), and O(√L) in their practical implementation for accelerators; FlashAttention
+(Dao et al., 2022) also tiles the queries and fuses every step into one GPU kernel so that the
+scores never leave on-chip memory. Here the queries are tiled too, in tiles of ``b = block_size``:
+besides the ``(..., Lq, dv)`` output, what is stored per (batch, head) is one ``(b, b)`` tile of
+scores, a ``(b, dv)`` accumulator and a few ``(b,)`` running statistics, O(b²) extra memory
+whatever ``Lq`` and ``Lk`` are. (That holds without gradients; with autograd every tile is saved
+for the backward pass, O(Lq · Lk) again.)
 
 Masking fits in unchanged: a blocked score is ``-inf`` and contributes ``exp(-inf) = 0``. A row
 whose keys are all blocked (so far) has ``m = -inf``; it is shifted by 0 instead, so that
