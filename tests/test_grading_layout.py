@@ -145,6 +145,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def subpackage_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     """``stage name -> the stage names it imports`` (the closing note's picture)."""
+
     def short(module: str) -> str:
         return module.removeprefix(PACKAGE).removeprefix(".").split(".")[0] or "__init__"
 
@@ -156,7 +157,7 @@ def subpackage_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     return folded
 
 
-# --- the checker itself ----------------------------------------------------------------------------
+# --- the checker itself ---------------------------------------------------------------------------
 
 
 def test_the_reader_sees_plain_lazy_relative_and_named_imports(tmp_path):
@@ -180,7 +181,7 @@ def test_the_cycle_finder_finds_a_cycle_and_only_cycles():
     assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
 
 
-# --- the package ------------------------------------------------------------------------------------
+# --- the package ----------------------------------------------------------------------------------
 
 
 def test_the_grading_modules_import_each_other_without_a_cycle():

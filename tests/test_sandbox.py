@@ -1,4 +1,4 @@
-"""The sandbox student notebooks run in (selfattn_course/grading/autograde/sandbox.py, sandbox_kernel.py).
+"""The sandbox student notebooks run in (grading/autograde/sandbox.py and sandbox_kernel.py).
 
 Most tests run real sandboxed kernels through nbclient, as the autograder does. One kernel runs a
 "probe" notebook that tries everything a submission must not do (and a few things it must be able
@@ -292,7 +292,8 @@ def test_repository_course_root_is_hidden(probe):
     assert probe["read_repo_solutions"] == "ENOENT"
     # EROFS where the package or the .venv lies inside the repository (their parent folders
     # exist, read-only), ENOENT where neither does, EACCES where the repository lies under /tmp
-    # (the sandbox's private /tmp then holds a root-owned stand-in folder): the write fails each way.
+    # (the sandbox's private /tmp then holds a root-owned stand-in folder): the write fails
+    # each way.
     assert probe["write_repo_gradebook"] in ("EROFS", "ENOENT", "EACCES")
 
 

@@ -1,7 +1,7 @@
-"""Trusted checks, in one process: the payload's round trip, the grader's verdicts, the source checks.
+"""Trusted checks, in one process: the payload's round trip, the grader's verdicts, the source scan.
 
 The kernel's side (:func:`~selfattn_course.grading.cell.hand_over`) runs here with IPython's
-display captured; the grader's side (:mod:`selfattn_course.grading.verdicts.trusted`) then decides from
+display captured; the grader's side (:mod:`selfattn_course.grading.verdicts.trusted`) then decides
 what was captured, as it does after a notebook has run. The end-to-end runs through nbgrader are
 in test_grading_tampering.py.
 """
@@ -27,8 +27,8 @@ from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.registry import get_task
 from selfattn_course.grading.spec.task import FunctionTask
 from selfattn_course.grading.verdicts.payload import (
-    MIME_TYPE,
     DRAW_FILE,
+    MIME_TYPE,
     GradingDraw,
     MalformedPayload,
     Unsendable,
@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRAW = GradingDraw(seed=20240601, devices=("cpu",))
 
 
-# --- learners' functions, written from scratch ------------------------------------------------------
+# --- learners' functions, written from scratch ----------------------------------------------------
 
 
 def attention_scores(q, k):
@@ -82,7 +82,7 @@ def handed(task_id, submission, draw=DRAW):
     return shown[0][MIME_TYPE]
 
 
-# --- values travel as data ---------------------------------------------------------------------------
+# --- values travel as data ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_a_malformed_value_is_refused_and_never_unpickled(data):
         decode(data)
 
 
-# --- the grading run and the fresh seed ----------------------------------------------------------
+# --- the grading run and the fresh seed -----------------------------------------------------------
 
 
 def test_the_run_file_is_found_in_the_working_folder_and_only_there(tmp_path, monkeypatch):
@@ -204,7 +204,7 @@ def test_the_run_seed_changes_the_values_but_not_the_shapes_or_the_edge_cases():
         assert inputs_digest(task.hidden_cases([torch.device("cpu")])) == inputs_digest(one)
 
 
-# --- the grader's verdicts ---------------------------------------------------------------------------
+# --- the grader's verdicts ------------------------------------------------------------------------
 
 
 def test_a_correct_function_passes_on_visible_and_hidden_cases_for_any_seed():
@@ -226,8 +226,8 @@ def test_an_all_masked_row_giving_nan_fails_with_the_property_in_words_and_the_s
     verdict = verify(task, [handed(task.id, masked_softmax_nan_rows)], DRAW)
     assert not verdict.passed
     assert (
-        "ch02.masked_softmax failed on visible case 3 of 3: random mask, row 1 of batch 0 all masked"
-        in verdict.message
+        "ch02.masked_softmax failed on visible case 3 of 3: "
+        "random mask, row 1 of batch 0 all masked" in verdict.message
     )
     assert (
         "call: masked_softmax(scores (2, 4, 5) float32 cpu, mask (2, 4, 5) bool cpu)"
@@ -246,7 +246,9 @@ def test_a_float64_case_that_comes_back_in_float32_names_both_dtypes():
         return attention_scores(q.float(), k.float())
 
     verdict = verify(
-        get_task("ch02.attention_scores"), [handed("ch02.attention_scores", scores_in_float32)], DRAW
+        get_task("ch02.attention_scores"),
+        [handed("ch02.attention_scores", scores_in_float32)],
+        DRAW,
     )
     assert "float64, cpu" in verdict.message
     assert "result has dtype torch.float32, expected torch.float64" in verdict.message
@@ -336,7 +338,9 @@ def test_an_exception_and_a_forbidden_call_in_the_kernel_are_reported():
 
 
 def test_something_not_callable_scores_0():
-    verdict = verify(get_task("ch02.attention_scores"), [handed("ch02.attention_scores", 3.0)], DRAW)
+    verdict = verify(
+        get_task("ch02.attention_scores"), [handed("ch02.attention_scores", 3.0)], DRAW
+    )
     assert (
         verdict.message == "ch02.attention_scores: expected the function attention_scores, got 3.0"
     )
@@ -359,7 +363,7 @@ def test_the_verdict_does_not_depend_on_the_random_numbers_the_learners_code_use
 
 def test_warnings_from_correct_code_do_not_change_the_verdict():
     def noisy_scores(q, k):
-        warnings.warn("a warning from correct code", UserWarning)
+        warnings.warn("a warning from correct code", UserWarning, stacklevel=2)
         return attention_scores(q, k)
 
     with warnings.catch_warnings():
@@ -379,9 +383,12 @@ def test_an_answer_is_compared_by_the_grader():
     assert not nan.passed and "score_variance[0] must be a number, got nan" in nan.message
 
 
-# --- the source checks ---------------------------------------------------------------------------------
+# --- the source checks ----------------------------------------------------------------------------
 
-SETUP = "import math\n\nimport numpy as np\nimport torch\nfrom torch import nn\n\nfrom selfattn_course.grading import check"
+SETUP = (
+    "import math\n\nimport numpy as np\nimport torch\nfrom torch import nn\n\n"
+    "from selfattn_course.grading import check"
+)
 CORRECT_ATTENTION = (
     "def attention(q, k, v, mask=None):\n"
     "    return masked_softmax(attention_scores(q, k), mask) @ v\n"
@@ -470,10 +477,11 @@ def test_tampering_is_found_and_named(source, what):
         "%timeit attention(q, k, v)\n!echo hello\n%load_ext autoreload\n%autoreload 2",
         "check('ch02.attention', attention)",
         "from selfattn_course.grading import check",
-        "class Layer(nn.Module):\n    def __init__(self):\n        super().__init__()\n        setattr(self, 'scale', 2.0)",
+        "class Layer(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        setattr(self, 'scale', 2.0)",
         "results = {}\nresults.update(a=1)\nresults['b'] = 2",
         "def f(check):\n    return check + 1",
-        "def broken(:\n    pass",  # does not parse: the kernel reports it, the source check skips it
+        "def broken(:\n    pass",  # does not parse: the kernel reports it, the source scan skips it
     ],
 )
 def test_ordinary_code_is_not_tampering(source):
@@ -573,7 +581,10 @@ def test_only_what_the_task_uses_counts():
 
 
 def test_a_task_that_forbids_nothing_has_no_findings():
-    source = "import torch.nn.functional as F\n\ndef split_heads(x, num_heads):\n    return F.scaled_dot_product_attention(x, x, x)\n"
+    source = (
+        "import torch.nn.functional as F\n\n"
+        "def split_heads(x, num_heads):\n    return F.scaled_dot_product_attention(x, x, x)\n"
+    )
     assert report_for(source).forbidden(get_task("ch05.split_heads"), "split_heads") == []
 
 
@@ -605,7 +616,7 @@ def test_the_solution_notebooks_have_no_findings(chapter):
             assert report.forbidden(task, name) == [], task_id
 
 
-# --- a whole notebook ------------------------------------------------------------------------------------
+# --- a whole notebook -----------------------------------------------------------------------------
 
 
 def _cell(kind, grade_id, source, **meta):
@@ -727,7 +738,10 @@ def test_without_a_grading_run_every_hidden_test_fails():
 
 
 def test_hidden_regions_become_one_comment_line():
-    source = 'check("x", f)\n### BEGIN HIDDEN TESTS\ncheck("x", f, hidden=True)\n### END HIDDEN TESTS\nprint(1)'
+    source = (
+        'check("x", f)\n### BEGIN HIDDEN TESTS\ncheck("x", f, hidden=True)\n'
+        "### END HIDDEN TESTS\nprint(1)"
+    )
     assert hide_hidden_tests(source) == f'check("x", f)\n{HIDDEN_PLACEHOLDER}\nprint(1)'
 
 
