@@ -201,6 +201,7 @@ def test_batches_hold_one_chapter_and_give_each_worker_an_equal_share():
     assert [len(b) for b in units.make_batches(some, 16)] == [2] * 10
     assert [len(b) for b in units.make_batches(some, 64)] == [1] * 20
     assert units.make_batches([], 4) == []
+    assert [len(b) for b in units.make_batches(some, 2, most=None)] == [20]  # a chapter each
     other = units.Unit("l00", "ch02", {}, units.files_hash({}))
     batches = units.make_batches([*some[:3], other], 1)
     assert [[u.name for u in b] for b in batches] == [

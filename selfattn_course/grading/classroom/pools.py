@@ -67,10 +67,15 @@ def _after_batch(
 
 class LocalPool:
     """``workers`` threads, each driving one ``nbgrader autograde`` process at a time, which
-    grades a batch of at most ``max_batch`` units; a unit that failed is retried once, alone."""
+    grades a batch of at most ``max_batch`` units (None: a chapter's units, however many); a unit
+    that failed is retried once, alone."""
 
     def __init__(
-        self, workers: int = 1, grade: GradeBatch = grade_units, *, max_batch: int = MAX_BATCH
+        self,
+        workers: int = 1,
+        grade: GradeBatch = grade_units,
+        *,
+        max_batch: int | None = MAX_BATCH,
     ):
         self.workers = workers
         self.grade_batch = grade
@@ -113,7 +118,7 @@ class DaskPool:
         client=None,
         grade: GradeBatch = grade_units,
         *,
-        max_batch: int = MAX_BATCH,
+        max_batch: int | None = MAX_BATCH,
     ):
         self.address = address
         self.client = client

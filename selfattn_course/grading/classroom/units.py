@@ -121,20 +121,24 @@ def files_hash(files: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def make_batches(units: Sequence[Unit], slots: int, *, most: int = MAX_BATCH) -> list[list[Unit]]:
+def make_batches(
+    units: Sequence[Unit], slots: int, *, most: int | None = MAX_BATCH
+) -> list[list[Unit]]:
     """``units`` cut into batches for :func:`grade_units`, each of one chapter, in order.
 
     A batch pays nbgrader's start-up once, so batches are as large as they may be (``most``)
     while the ``slots`` workers get equal shares: the number of batches is a multiple of
     ``slots``, and their sizes differ by at most one (8 units on 2 slots: 4 + 4; 20 units:
-    5 + 5 + 5 + 5).
+    5 + 5 + 5 + 5). ``most`` None: one batch per chapter, whatever its size.
     """
-    slots = max(1, slots)
-    count = slots * -(-len(units) // (slots * most))  # batches: a multiple of the slots
-    size = max(1, -(-len(units) // max(1, count)))
     by_chapter: dict[str, list[Unit]] = {}
     for unit in units:
         by_chapter.setdefault(unit.chapter, []).append(unit)
+    if most is None:
+        return list(by_chapter.values())
+    slots = max(1, slots)
+    count = slots * -(-len(units) // (slots * most))  # batches: a multiple of the slots
+    size = max(1, -(-len(units) // max(1, count)))
     return [
         group[i : i + size] for group in by_chapter.values() for i in range(0, len(group), size)
     ]
