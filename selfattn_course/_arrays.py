@@ -128,18 +128,25 @@ def broadcast_shape(
         )
 
 
-def check_bool_mask(name: str, mask: Array, target_name: str, target: Sequence[int]) -> None:
+def check_bool_mask(
+    name: str,
+    mask: Array,
+    target_name: str,
+    target: Sequence[int],
+    *,
+    float_hint: str = "for an additive float mask use bias=",
+) -> None:
     """Raise unless ``mask`` is a boolean array that broadcasts to ``target``.
 
     The course's convention: True where attention is allowed (as in torch's
-    ``scaled_dot_product_attention``), False where it is blocked.
+    ``scaled_dot_product_attention``), False where it is blocked. ``float_hint`` ends the
+    ``TypeError`` for a float mask: where the caller's additive path is.
     """
     check_array(name, mask)
     is_bool = mask.dtype == torch.bool if is_tensor(mask) else mask.dtype == np.bool_
     if not is_bool:
         raise TypeError(
-            f"{name} must be boolean (True = may attend), got dtype {mask.dtype}; "
-            "for an additive float mask use bias="
+            f"{name} must be boolean (True = may attend), got dtype {mask.dtype}; {float_hint}"
         )
     broadcast_shape(name, mask.shape, target_name, target)
 

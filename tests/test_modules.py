@@ -337,9 +337,12 @@ def test_mha_rejects_a_mask_that_does_not_broadcast(mask, match):
         mha(torch.zeros(2, 4, 8), torch.zeros(2, 6, 8), mask=mask)
 
 
-def test_mha_rejects_a_float_mask():
+def test_mha_rejects_a_float_mask_and_points_to_the_functions_bias():
+    # The module has no bias= of its own, so its error must not tell the learner to pass one.
     with pytest.raises(TypeError, match=r"mask must be boolean \(True = may attend\), got dtype"):
         MultiHeadAttention(8, 2)(torch.zeros(2, 4, 8), mask=torch.zeros(4, 4))
+    with pytest.raises(TypeError, match=r"has no additive mask.*scaled_dot_product_attention"):
+        MultiHeadAttention(8, 2)(torch.zeros(2, 4, 8), mask=torch.zeros(2, 4, 4))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ boolean masks are True where attention is allowed):
 
 - :func:`softmax` - stable, mask-aware softmax; an all-masked row is all zeros.
 - :func:`scaled_dot_product_attention` - the reference, materialising ``(Lq, Lk)`` weights.
-- :func:`chunked_attention` - the same result block by block with an online softmax, O(L) memory.
+- :func:`chunked_attention` - the same result block by block with an online softmax: beside the
+  output, one block of scores at a time (O(block²) extra memory instead of O(Lq·Lk)).
 - :func:`sliding_window_attention` - each query sees keys within a window.
 
 Heads (torch): :func:`split_heads` ``(B, L, d) -> (B, h, L, d/h)`` and its inverse

@@ -266,12 +266,15 @@ class MultiHeadAttention(nn.Module):
         if mask is None:
             return None
         A.check_array("mask", mask)
-        if mask.ndim == 3:
-            A.check_bool_mask("mask", mask, "(batch, Lq, Lk)", (batch, lq, lk))
-            return mask.unsqueeze(1)
-        A.check_bool_mask(
-            "mask", mask, "scores (batch, heads, Lq, Lk)", (batch, self.num_heads, lq, lk)
+        hint = (
+            "MultiHeadAttention has no additive mask: for float scores to add, call "
+            "scaled_dot_product_attention(q, k, v, bias=...)"
         )
+        if mask.ndim == 3:
+            A.check_bool_mask("mask", mask, "(batch, Lq, Lk)", (batch, lq, lk), float_hint=hint)
+            return mask.unsqueeze(1)
+        target = (batch, self.num_heads, lq, lk)
+        A.check_bool_mask("mask", mask, "scores (batch, heads, Lq, Lk)", target, float_hint=hint)
         return mask
 
     @classmethod
