@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to `alembic`; the venv's bin/ must come first on PATH.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: all venv test lint format test-grading-all book bench bench-grading clean help sandbox-deps
+.PHONY: all venv test lint format test-grading-all book vendor bench bench-grading clean help \
+	sandbox-deps browser-deps
 
 help:
 	@echo "make test    create .venv if needed, install, lint, run every test"
@@ -39,7 +40,17 @@ sandbox-deps:
 		echo "sandbox-deps: install bubblewrap (sudo apt-get install bubblewrap); sandbox tests will skip" >&2; \
 	fi
 
-test: $(STAMP) sandbox-deps lint
+# tests/test_book.py opens the built book in headless Chromium: Playwright (requirements.txt)
+# drives Debian's `chromium` and never downloads a browser (no `playwright install`).
+browser-deps:
+	@command -v chromium >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else \
+		echo "browser-deps: install chromium (sudo apt-get install chromium); browser tests skip" >&2; \
+	fi
+
+test: $(STAMP) sandbox-deps browser-deps lint
 	$(RUN) $(BIN)/python -m pytest
 
 # The formatter and linter (settings: [tool.ruff] in pyproject.toml). The code cells of the
@@ -62,20 +73,47 @@ format: $(STAMP)
 test-grading-all: $(STAMP) sandbox-deps
 	SELFATTN_GRADING_ALL=1 $(RUN) $(BIN)/python -m pytest tests/test_grading_robustness.py
 
-# Offline math: npm ci installs the MathJax pinned in package-lock.json; its es5/ folder goes to
-# _extra/mathjax, which html_extra_path (_config.yml) copies to _build/html/mathjax.
-MATHJAX := _extra/mathjax/tex-mml-chtml.js
+# Offline math and Chinese text: npm ci installs what package-lock.json pins, and the book's share
+# of it goes to _extra/, which html_extra_path (_config.yml) copies to the root of _build/html.
+# - MathJax: its es5/ folder, as _extra/mathjax.
+# - Noto Sans SC (@fontsource/noto-sans-sc), as _extra/fonts/noto-sans-sc: the stylesheets of
+#   weights 400 and 700 (regular, bold) in one, narrowed to CJK code points by
+#   selfattn_course/authoring/cjk_font.py (its docstring says why), the woff2 slices it names
+#   (88 per weight, 4.7 MB in all, of which a page downloads only the few holding its characters)
+#   and the font's licence (SIL OFL 1.1).
+# `make vendor` does both; node_modules/.package-lock.json is the mark npm ci leaves.
+NPM_INSTALLED := node_modules/.package-lock.json
+MATHJAX       := _extra/mathjax/tex-mml-chtml.js
+CJK_FONT      := _extra/fonts/noto-sans-sc/noto-sans-sc.css
+FONTSOURCE    := node_modules/@fontsource/noto-sans-sc
+CJK_WEIGHTS   := 400 700
 
-$(MATHJAX): package.json package-lock.json
+vendor: $(MATHJAX) $(CJK_FONT)
+
+$(NPM_INSTALLED): package.json package-lock.json
 	npm ci --no-audit --no-fund
+	touch $@
+
+$(MATHJAX): $(NPM_INSTALLED)
 	rm -rf _extra/mathjax
 	mkdir -p _extra
 	cp -R node_modules/mathjax/es5 _extra/mathjax
 
+# (cjk_font.py uses only the standard library: it runs as a script, without the venv.)
+$(CJK_FONT): $(NPM_INSTALLED) selfattn_course/authoring/cjk_font.py
+	rm -rf _extra/fonts/noto-sans-sc
+	mkdir -p _extra/fonts/noto-sans-sc/files
+	cp $(FONTSOURCE)/LICENSE _extra/fonts/noto-sans-sc/LICENSE
+	$(PYTHON) selfattn_course/authoring/cjk_font.py \
+		$(foreach weight,$(CJK_WEIGHTS),$(FONTSOURCE)/$(weight).css) > $@.tmp
+	cd $(FONTSOURCE) && cp $$(grep -o 'files/[^)]*\.woff2' $(CURDIR)/$@.tmp | sort -u) \
+		$(CURDIR)/_extra/fonts/noto-sans-sc/files/
+	mv $@.tmp $@
+
 # Warnings are errors (-W), every cross-reference must resolve (-n). --all re-reads every page,
 # so a page's warnings fail every build, not just the first after an edit; its code still runs
 # only when it changed (the outputs are cached in _build/.jupyter_cache).
-book: $(STAMP) $(MATHJAX)
+book: $(STAMP) vendor
 	$(RUN) $(BIN)/jupyter-book build . -W -n --keep-going --all
 
 # Each variant x N runs in its own process; results go to benchmarks/results/ (see its README).

@@ -4,31 +4,41 @@ The build is the one `make book` runs, `jupyter-book build . -W -n --keep-going 
 warning is an error, every cross-reference must resolve, every page is re-read so no warning is
 skipped), into the normal `_build/` folder, so the execution cache of earlier builds is reused and
 an unchanged book builds in seconds. It runs once per module;
-the tests below then read the HTML it wrote.
+the tests below then read the HTML it wrote, and the last ones open every page in headless
+Chromium (Playwright driving the system's `chromium`, installed by `make browser-deps`) with every
+request off this machine blocked: no console error, the maths typeset, the Chinese text drawn with
+the bundled font. Where Chromium or Playwright is missing those skip, saying why; with
+SELFATTN_REQUIRE_BROWSER=1 (CI, .ci/run) they fail instead.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+
+from selfattn_course.authoring.cjk_font import CJK_RANGES
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-MATHJAX_TARGET = "_extra/mathjax/tex-mml-chtml.js"  # the Makefile rule that vendors MathJax
+VENDOR_TARGET = "vendor"  # the Makefile rule that vendors MathJax and the Chinese font
 CDN_HOSTS = (
     "cdn.jsdelivr.net",
     "cdnjs.cloudflare.com",
-    "unpkg.com/mathjax",
+    "unpkg.com",
     "polyfill.io",
     "fonts.googleapis.com",
     "mathjax.org",
@@ -70,12 +80,12 @@ def page_of(docname: str) -> Path:
 
 @pytest.fixture(scope="module")
 def build() -> subprocess.CompletedProcess:
-    """Vendor MathJax (npm ci, via make) if needed, then build the book once."""
+    """Vendor MathJax and the Chinese font (npm ci, via make) if needed, then build the book."""
     if shutil.which("make") is None or shutil.which("npm") is None:
         pytest.fail("building the book needs `make` and `npm` (Node.js) on PATH")
-    vendoring = subprocess.run(["make", MATHJAX_TARGET], cwd=ROOT, capture_output=True, text=True)
+    vendoring = subprocess.run(["make", VENDOR_TARGET], cwd=ROOT, capture_output=True, text=True)
     if vendoring.returncode != 0:
-        pytest.fail(f"`make {MATHJAX_TARGET}` failed:\n{vendoring.stdout}{vendoring.stderr}")
+        pytest.fail(f"`make {VENDOR_TARGET}` failed:\n{vendoring.stdout}{vendoring.stderr}")
     bin_dir = Path(sys.executable).parent  # the venv's bin/: jupyter-book and the kernel's python
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(
@@ -130,8 +140,8 @@ def test_every_page_loads_mathjax_from_the_local_copy(build):
 def test_pages_need_nothing_from_the_network_to_render(build):
     """No script, stylesheet, font or image comes from another host, and no CDN is named.
 
-    (sphinx-thebe writes the address of its library into an inline script; it is fetched only
-    when a reader clicks a live-code launch button, which this book does not show.)
+    (sphinx-thebe, which wrote unpkg.com's address into an inline script, is not loaded: see
+    _config.yml. The browser tests below also block every request off this machine.)
     """
     for page in sorted(HTML.rglob("*.html")):
         html = page.read_text(encoding="utf-8")
@@ -175,3 +185,265 @@ def test_every_chapter_lists_its_tasks_with_their_points_and_rendered_maths(buil
             assert f"Task {number} ({points})" in text, f"{docname}: task {number} not listed"
         assert "$" not in text, f"{docname}: raw TeX left in the Exercises list"
         assert f"Task {len(tasks) + 1} (" not in text, f"{docname}: more tasks than the registry's"
+
+
+# --- In a browser ---------------------------------------------------------------------------------
+# Each page opens in a fresh browser context (empty storage: a reader's first visit) with every
+# request to another host aborted, and is read once its fonts have loaded and MathJax has typeset.
+
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NOTO = (
+    "Noto Sans SC"  # the bundled font (_extra/fonts/noto-sans-sc), as book/_static/cjk.css names it
+)
+NOTO_FILES = HTML / "fonts" / "noto-sans-sc" / "files"
+RAW_TEX = ("\\(", "\\)", "\\[", "\\]", "$$", "\\begin{")
+NOT_PAGES = ("_static", "_sources", "_images", "mathjax", "fonts")  # folders of assets, not pages
+
+# After the load: fonts ready, MathJax done (on pages that load it), one frame drawn.
+SETTLE = """async () => {
+    await document.fonts.ready;
+    if (window.MathJax && window.MathJax.startup) { await window.MathJax.startup.promise; }
+    await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}"""
+
+# Maths as the reader sees it: TeX left outside MathJax's output (code blocks aside), how many
+# math elements the page has, how many MathJax typeset, and MathJax's error boxes.
+MATH_STATE = """() => {
+    const body = document.body.cloneNode(true);
+    body.querySelectorAll("pre, code, script, style, mjx-container").forEach((e) => e.remove());
+    const math = [...document.querySelectorAll(".math")];
+    return {
+        text: body.textContent,
+        math: math.length,
+        typeset: math.filter((e) => e.querySelector("mjx-container")).length,
+        errors: document.querySelectorAll("mjx-merror").length,
+    };
+}"""
+
+# Marks each visible element whose own text holds CJK, and returns the text it shows (its own and
+# its descendants', as Chromium reports the fonts of the whole element), element by element.
+MARK_CJK = """(pattern) => {
+    const cjk = new RegExp(pattern, "u");
+    const marked = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const element = node.parentElement;
+        if (!cjk.test(node.data) || element.hasAttribute("data-cjk-probe")) continue;
+        if (!element.checkVisibility() || element.closest("script, style, title")) continue;
+        element.setAttribute("data-cjk-probe", String(marked.length));
+        marked.push({
+            text: element.innerText,
+            question: element.closest("#the-question blockquote") !== null,
+        });
+    }
+    return marked;
+}"""
+
+
+def cjk_pattern() -> str:
+    """A JavaScript character class of CJK_RANGES (the code points the bundled font covers)."""
+    return "[" + "".join(f"\\u{{{first:x}}}-\\u{{{last:x}}}" for first, last in CJK_RANGES) + "]"
+
+
+def is_cjk(character: str) -> bool:
+    return any(first <= ord(character) <= last for first, last in CJK_RANGES)
+
+
+@dataclass
+class TextRun:
+    """The text one element shows, and the fonts Chromium drew it with (glyphs per font)."""
+
+    text: str
+    in_question: bool
+    fonts: dict[str, int]  # "family (custom|system)" -> glyph count
+
+    @property
+    def cjk_characters(self) -> int:
+        return sum(is_cjk(c) for c in self.text)
+
+    @property
+    def noto_glyphs(self) -> int:
+        return sum(n for font, n in self.fonts.items() if font == f"{NOTO} (custom)")
+
+
+@dataclass
+class Visit:
+    """What one page did in the browser."""
+
+    page: str  # its path under _build/html
+    errors: list[str] = field(default_factory=list)  # console errors, uncaught exceptions
+    blocked: list[str] = field(default_factory=list)  # requests to another host (aborted)
+    failed: list[str] = field(default_factory=list)  # requests that got no answer
+    font_files: list[str] = field(default_factory=list)  # URLs of the fonts it loaded
+    math: dict = field(default_factory=dict)  # MATH_STATE
+    cjk_runs: list[TextRun] = field(default_factory=list)
+    english_fonts: dict[str, int] = field(default_factory=dict)  # the question's translation
+
+
+def browser_unavailable() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if importlib.util.find_spec("playwright") is None:
+        return "the Python package playwright is missing (pip install -r requirements.txt)"
+    if shutil.which("chromium") is None:
+        return "Chromium is missing (`make browser-deps` as root, or apt-get install chromium)"
+    return None
+
+
+def is_local(url: str) -> bool:
+    """A request the pages may make: a file of the build, inline data, or this machine."""
+    parsed = urlparse(url)
+    return parsed.scheme in ("file", "data", "blob") or parsed.hostname == "127.0.0.1"
+
+
+def book_pages() -> list[Path]:
+    """Every HTML page of the build but index.html, which only redirects to the first page."""
+    pages = []
+    for page in sorted(HTML.rglob("*.html")):
+        if set(page.relative_to(HTML).parts) & set(NOT_PAGES):
+            continue
+        if 'http-equiv="Refresh"' in page.read_text(encoding="utf-8"):
+            continue
+        pages.append(page)
+    return pages
+
+
+def fonts_drawn(cdp, node_id: int) -> dict[str, int]:
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node_id})["fonts"]
+    drawn: dict[str, int] = {}
+    for font in fonts:
+        # Chromium names the font file's own family ("Noto Sans SC Thin" for fontsource's files)
+        family = NOTO if font["familyName"].startswith(NOTO) else font["familyName"]
+        key = f"{family} ({'custom' if font['isCustomFont'] else 'system'})"
+        drawn[key] = drawn.get(key, 0) + font["glyphCount"]
+    return drawn
+
+
+def visit(browser, page: Path) -> Visit:
+    record = Visit(page=page.relative_to(HTML).as_posix())
+    context = browser.new_context()
+    try:
+
+        def route(request_route):
+            if is_local(request_route.request.url):
+                request_route.continue_()
+            else:
+                record.blocked.append(request_route.request.url)
+                request_route.abort()
+
+        context.route("**/*", route)
+        tab = context.new_page()
+        tab.on("console", lambda m: record.errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda error: record.errors.append(f"uncaught {error}"))
+        tab.on("requestfailed", lambda request: record.failed.append(request.url))
+        tab.on(
+            "requestfinished",
+            lambda request: (
+                record.font_files.append(request.url) if request.resource_type == "font" else None
+            ),
+        )
+        tab.goto(page.as_uri(), wait_until="load")
+        tab.evaluate(SETTLE)
+        record.math = tab.evaluate(MATH_STATE)
+        marked = tab.evaluate(MARK_CJK, cjk_pattern())
+        cdp = context.new_cdp_session(tab)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        for index, run in enumerate(marked):
+            query = {"nodeId": root, "selector": f'[data-cjk-probe="{index}"]'}
+            node_id = cdp.send("DOM.querySelector", query)["nodeId"]
+            record.cjk_runs.append(TextRun(run["text"], run["question"], fonts_drawn(cdp, node_id)))
+        english = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#the-question > p"})
+        if english["nodeId"]:
+            record.english_fonts = fonts_drawn(cdp, english["nodeId"])
+    finally:
+        context.close()
+    return record
+
+
+@pytest.fixture(scope="module")
+def browser(build) -> Iterator:
+    """Headless Chromium, the system's; Playwright never downloads one."""
+    why_not = browser_unavailable()
+    if why_not is not None:
+        if os.environ.get("SELFATTN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"SELFATTN_REQUIRE_BROWSER=1 but {why_not}")
+        pytest.skip(why_not)
+    if build.returncode != 0:
+        pytest.fail("the book did not build (see test_book_builds_with_no_warning)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def visits(browser) -> dict[str, Visit]:
+    """Every page of the book, opened once; keyed by path under _build/html."""
+    pages = book_pages()
+    assert {page_of(docname) for docname in ["book/intro", *toc_chapters()]} <= set(pages)
+    return {record.page: record for record in (visit(browser, page) for page in pages)}
+
+
+def chapter_visits(visits: dict[str, Visit]) -> dict[str, Visit]:
+    return {docname: visits[f"{docname}.html"] for docname in toc_chapters()}
+
+
+def test_no_page_logs_an_error_or_asks_the_network_for_anything(visits):
+    for record in visits.values():
+        assert not record.errors, f"{record.page} logs errors: {record.errors}"
+        assert not record.blocked, f"{record.page} asks another host for {record.blocked}"
+        assert not record.failed, f"{record.page}: these requests failed: {record.failed}"
+
+
+def test_every_page_shows_its_maths_typeset_and_no_raw_tex(visits):
+    for record in visits.values():
+        math = record.math
+        assert math["typeset"] == math["math"], (
+            f"{record.page}: MathJax typeset {math['typeset']} of {math['math']} math elements"
+        )
+        assert math["errors"] == 0, f"{record.page}: {math['errors']} TeX errors (mjx-merror)"
+        for tex in RAW_TEX:
+            at = math["text"].find(tex)
+            assert at < 0, (
+                f"{record.page} shows raw TeX: …{math['text'][max(at - 40, 0) : at + 40]}…"
+            )
+    for docname, record in chapter_visits(visits).items():
+        assert record.math["math"] > 0, f"{docname}: no math"
+
+
+def test_chinese_text_is_drawn_with_the_bundled_font_and_latin_text_is_not(visits):
+    """Every visible CJK character of every page is drawn with Noto Sans SC, loaded from the
+    build; on a machine with no CJK font, any other font would draw empty boxes."""
+    for record in visits.values():
+        for run in record.cjk_runs:
+            assert run.noto_glyphs == run.cjk_characters, (
+                f"{record.page}: {run.text.strip()!r} has {run.cjk_characters} CJK characters, "
+                f"{run.noto_glyphs} drawn with {NOTO}; fonts used: {run.fonts}"
+            )
+        for url in record.font_files:
+            path = Path(unquote(urlparse(url).path))
+            assert urlparse(url).scheme == "file" and path.is_relative_to(HTML), url
+        if record.cjk_runs:
+            noto = [url for url in record.font_files if f"/{NOTO_FILES.relative_to(HTML)}/" in url]
+            assert noto, f"{record.page} shows CJK text but loaded no file of {NOTO_FILES}"
+    for docname, record in chapter_visits(visits).items():
+        question = [run for run in record.cjk_runs if run.in_question]
+        assert question, f"{docname}: no Chinese text found in the question's quote"
+        assert record.english_fonts, f"{docname}: no English translation after the question"
+        assert not any(font.startswith(NOTO) for font in record.english_fonts), (
+            f"{docname}: the English translation is drawn with {record.english_fonts}"
+        )

@@ -11,7 +11,7 @@ parsed as the page's own MyST, maths included. It is made when the page is read,
 (``--all``), so no execution cache stands between a task spec and the page; and the page is read
 again whenever the chapter's task module changes.
 
-Loaded by ``_config.yml`` (``sphinx: extra_extensions``). This module imports Sphinx; the rest of
+Loaded by ``_config.yml`` (``sphinx: config: extensions``). This module imports Sphinx; the rest of
 the package does not.
 """
 
