@@ -107,6 +107,14 @@ def test_a_passing_check_prints_one_line_to_stdout_and_returns_none(capfd):
     assert err == ""
 
 
+def test_an_answers_visible_checks_say_they_read_its_form_not_its_value(capfd):
+    # (1.0, 1.0) has the right form and the wrong value: the message must not read as accepted.
+    check("ch02.score_variance", (1.0, 1.0))
+    out, _ = capfd.readouterr()
+    assert out.startswith("ch02.score_variance: ")
+    assert "the value itself is checked when the notebook is graded" in out
+
+
 def test_warnings_from_the_learners_code_do_not_reach_stderr(capfd):
     def noisy_scores(q, k):
         warnings.warn("a warning from correct code", UserWarning, stacklevel=2)

@@ -70,10 +70,18 @@ def check(task_id: str, submission: Any, *, hidden: bool = False) -> None:
         else:
             passed = check_answer(task, submission, hidden=hidden)
     except CheckFailed as failure:
-        # Raise from here so the learner's traceback is short: their cell, then this line.
-        raise failure.with_traceback(None) from None
+        # Raise from here so the learner's traceback is short: their cell, then this line; the
+        # exception their code raised, if any, stays chained as the cause.
+        raise failure.with_traceback(None) from failure.__cause__
     noun = "case" if isinstance(task, FunctionTask) else "check"
-    where = " in this kernel (when graded, the grader checks the results itself)" if hidden else ""
+    if hidden:
+        where = " in this kernel (when graded, the grader checks the results itself)"
+    elif isinstance(task, AnswerTask):
+        # The visible checks of an answer read its form only: say so, or a wrong value that has
+        # the right form looks accepted.
+        where = " (its form; the value itself is checked when the notebook is graded)"
+    else:
+        where = ""
     print(f"{task.id}: {passed} {level} {noun}{'s' if passed != 1 else ''} passed{where}")
 
 
