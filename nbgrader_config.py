@@ -34,6 +34,23 @@ c.SelfattnCourse.assignments = sorted(
     if any((folder / f"{folder.name}{suffix}").is_file() for suffix in (".md", ".ipynb"))
 )
 
+# The exchange: where `nbgrader release_assignment` puts a chapter for learners to fetch, where
+# `nbgrader submit` hands it in and `nbgrader collect` picks it up, and where
+# `nbgrader release_feedback` leaves the feedback for `nbgrader fetch_feedback`. By default a
+# course-local folder, exchange/ here (for a class on one machine), made when missing with the
+# permissions nbgrader requires (rwx for everyone: learners write into <course id>/inbound);
+# SELFATTN_EXCHANGE=/path points at a shared one instead (made and permissioned by its admin).
+# nbgrader's exchange files everything under a course id: SELFATTN_COURSE_ID, "selfattn" unless
+# set. Learners fetch into ./chNN of the folder they run nbgrader in.
+c.CourseDirectory.course_id = os.environ.get("SELFATTN_COURSE_ID") or "selfattn"
+c.Exchange.root = os.environ.get("SELFATTN_EXCHANGE") or str(course_root / "exchange")
+if not os.environ.get("SELFATTN_EXCHANGE") and not os.path.isdir(c.Exchange.root):
+    try:
+        os.mkdir(c.Exchange.root)
+        os.chmod(c.Exchange.root, 0o777)  # what release_assignment sets (and warns about otherwise)
+    except OSError:
+        pass  # a read-only course folder: nbgrader then says the exchange is missing
+
 # Seconds each cell may run when autograding. nbgrader reads Execute.timeout;
 # ExecutePreprocessor.timeout is ignored.
 c.Execute.timeout = 120
