@@ -29,7 +29,9 @@ A kernel that cannot be sandboxed is not a submission's fault: :class:`GradingKe
 raises :class:`.SandboxUnavailable`, and :func:`require_sandbox_before_grading`, nbgrader's
 ``pre_convert_hook`` in the course's config, stops ``nbgrader autograde`` with the reason before
 it touches the gradebook, unless ``unsafe_no_sandbox`` is set (``c.SandboxedKernelManager``, or
-:data:`.nbgrader_command.UNSAFE_ENVIRONMENT_VARIABLE` in nbgrader's environment).
+:data:`.nbgrader_command.UNSAFE_ENVIRONMENT_VARIABLE` in nbgrader's environment). Nor is a
+sandbox that cannot import the package (:func:`grading_import_problem`): the hook stops then too,
+naming the folder the sandbox does not show, instead of scoring every task 0.
 """
 
 from __future__ import annotations
@@ -81,22 +83,34 @@ class GradingKernelManager(SandboxedKernelManager):
 
 def require_sandbox_before_grading(**_hook_arguments: Any) -> None:
     """nbgrader's ``Autograde.pre_convert_hook``: stop before grading anything when no sandbox can
-    be made here (and ``unsafe_no_sandbox`` is off), saying why and how to fix it.
+    be made here (and ``unsafe_no_sandbox`` is off), or when a sandboxed kernel could not import
+    the package and its tasks (:func:`grading_import_problem`), saying why and how to fix it.
 
     It runs before nbgrader writes the submission into the gradebook or ``autograded/``, so
     nothing is left half graded. It raises ``SystemExit`` because nbgrader catches every
     ``Exception`` a hook raises and carries on.
     """
-    if GradingKernelManager(config=_running_config()).unsafe_no_sandbox:
-        return
-    available, why_not = sandbox.sandbox_available()
-    if not available:
-        print(
-            f"nbgrader autograde stopped: cannot sandbox student code: {why_not}",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise SystemExit(2)
+    config = _running_config()
+    if not GradingKernelManager(config=config).unsafe_no_sandbox:
+        available, why_not = sandbox.sandbox_available()
+        if not available:
+            _stop(f"cannot sandbox student code: {why_not}")
+    problem = grading_import_problem(config)
+    if problem is not None:
+        _stop(problem)
+
+
+def grading_import_problem(config: Any) -> str | None:
+    """Why the sandboxed kernels ``config`` (a traitlets ``Config``: the course's) makes could
+    not import ``selfattn_course`` and its tasks, with the folder and the fix; None when they
+    can, or when kernels run without a sandbox. Asked once per process and sandbox."""
+    manager = GradingKernelManager(config=config)
+    return manager.package_import_problem() if manager.sandboxed else None
+
+
+def _stop(reason: str) -> None:
+    print(f"nbgrader autograde stopped before grading: {reason}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
 def _running_config():

@@ -35,6 +35,11 @@ Per kernel, the manager makes a scratch folder (under ``scratch_root``) holding
 The scratch folder is removed when the kernel is cleaned up. A dead kernel (``os._exit``, a
 segfault, the wall-clock cap) is seen by nbclient as ``DeadKernelError``;
 :meth:`SandboxedKernelManager.exit_reason` then says what happened.
+
+Before grading, :meth:`SandboxedKernelManager.package_import_problem` starts the kernel's Python
+once in the same sandbox and imports what a test cell needs (:data:`GRADING_IMPORTS`): a sandbox
+that cannot see the package (an editable install from a folder it does not show) would otherwise
+score every task 0, with a ``NameError`` that blames the learner.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -66,6 +72,21 @@ from selfattn_course.grading.autograde.sandbox import (
 )
 
 LOG_TAIL_BYTES = 4096
+#: What a test cell needs inside the sandbox: ``check`` and every chapter's tasks.
+GRADING_IMPORTS = (
+    "import selfattn_course.grading.cell\n"
+    "from selfattn_course.grading.spec import registry\n"
+    "for chapter in registry.registered_chapters():\n"
+    "    registry.chapter_tasks(chapter)\n"
+)
+#: Where the kernel's Python finds the package, asked outside the sandbox (prints the folder).
+FIND_PACKAGE = (
+    "import importlib.util\n"
+    "spec = importlib.util.find_spec('selfattn_course')\n"
+    "print(spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else '')"
+)
+#: Seconds the import probe may take (torch's import included).
+IMPORT_PROBE_SECONDS = 120
 # A Unix socket's path is at most 107 bytes; the kernel's are "<scratch>/connection/kernel-ipc-N".
 MAX_SCRATCH_PATH = 70
 
@@ -283,6 +304,31 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._sandbox_uid = fresh_uid()
         return scratch
 
+    def kernel_python(self) -> str:
+        """The interpreter the kernel runs (``python`` in the kernel spec: this one)."""
+        executable = self.kernel_spec.argv[0]
+        short_names = {
+            "python",
+            f"python{sys.version_info[0]}",
+            f"python{sys.version_info[0]}.{sys.version_info[1]}",
+        }
+        return sys.executable if executable in short_names else executable
+
+    def package_import_problem(self) -> str | None:
+        """Why a kernel in this sandbox could not import ``selfattn_course`` and its tasks (what
+        failed, where the package lies, how to make it visible); None when it can.
+
+        It runs :data:`GRADING_IMPORTS` with the kernel's Python as ``python -P``, in a sandbox
+        made from this manager's configuration; the answer is kept for the process (the import
+        of torch takes seconds), keyed by what the sandbox shows.
+        """
+        python = self.kernel_python()
+        config = _with_kernel_env(self.sandbox_config(), self.kernel_spec.env)
+        key = (python, config.readonly_paths, config.hidden_paths, tuple(config.extra_env.items()))
+        if key not in _IMPORT_PROBES:
+            _IMPORT_PROBES[key] = _import_problem(python, config)
+        return _IMPORT_PROBES[key]
+
     def _check_interpreter_visible(self, executable: str) -> None:
         real = os.path.realpath(executable)
         visible_paths = (*SYSTEM_DIRS, *self.sandbox_config().readonly_paths)
@@ -292,6 +338,73 @@ class SandboxedKernelManager(AsyncKernelManager):
                 f"the kernel's interpreter {executable} ({real}) is not visible in the sandbox; "
                 f"add its installation to c.SandboxedKernelManager.readonly_paths"
             )
+
+
+_IMPORT_PROBES: dict[tuple, str | None] = {}
+
+
+def _import_problem(python: str, config: SandboxConfig) -> str | None:
+    """Run :data:`GRADING_IMPORTS` in a sandbox made as ``config`` says; None when it worked,
+    else what failed, where the package lies and how to make the sandbox show it."""
+    config = replace(config, wall_seconds=IMPORT_PROBE_SECONDS, workdir=None, shared_paths=())
+    command = wrap_command([python, "-P", "-c", GRADING_IMPORTS], config)
+    try:
+        probe = subprocess.run(
+            command, capture_output=True, text=True, timeout=IMPORT_PROBE_SECONDS + 30
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the sandboxed import of the package could not be run: {error}"
+    if probe.returncode == 0:
+        return None
+    lines = [line for line in probe.stderr.splitlines() if line.strip()]
+    error = lines[-1].strip() if lines else f"exit status {probe.returncode}"
+    found = _package_folder(python, config)
+    shown = ", ".join(config.readonly_paths)
+    if not found:
+        where = (
+            f"{python} cannot find selfattn_course outside the sandbox either (with the "
+            "sandbox's clean environment: no PYTHONPATH, not run from the course folder); "
+            "install the package into that Python (`pip install -e <the course's repository>`)"
+        )
+    elif not any(_is_inside(found, path) for path in config.readonly_paths) or any(
+        _is_inside(found, path) for path in config.hidden_paths
+    ):
+        where = (
+            f"{python} finds selfattn_course in {found}, which the sandbox does not show "
+            f"(it shows read-only: {shown}); add that folder in nbgrader_config.py: "
+            f"c.SandboxedKernelManager.readonly_paths = [{found!r}] (the package's folder "
+            "only: a folder above it may hold the solutions), "
+            "or install the package into that Python (`pip install .` from its repository)"
+        )
+    else:
+        where = f"{python} finds selfattn_course in {found}, which the sandbox shows"
+    return (
+        f"a sandboxed kernel cannot import selfattn_course and its tasks ({error}), so every "
+        f"task would score 0: {where}"
+    )
+
+
+def _package_folder(python: str, config: SandboxConfig) -> str:
+    """The folder ``python -P`` imports ``selfattn_course`` from outside the sandbox, with the
+    sandbox's environment (none of the grader's, so no ``PYTHONPATH``); "" when none."""
+    env = {"PATH": "/usr/bin:/bin", **config.extra_env}
+    try:
+        found = subprocess.run(
+            [python, "-P", "-c", FIND_PACKAGE],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
+def _is_inside(path: str, folder: str) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def _with_kernel_env(config: SandboxConfig, kernel_env: dict[str, str]) -> SandboxConfig:

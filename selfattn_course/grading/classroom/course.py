@@ -46,12 +46,17 @@ def find_course_dir(start: str | Path | None = None) -> Path:
     )
 
 
+def load_config(course_dir: str | Path):
+    """The traitlets ``Config`` of the course's ``nbgrader_config.py`` (it runs the file)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(CONFIG_FILE, path=str(course_dir)).load_config()
+
+
 def chapters(course_dir: str | Path) -> list[str]:
     """The course's assignments, ``["ch01", "ch02", ...]``, as its ``nbgrader_config.py``
     lists them."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader(CONFIG_FILE, path=str(course_dir)).load_config()
+    config = load_config(course_dir)
     listed = config.SelfattnCourse.get("assignments")
     if listed is None:
         raise ValueError(

@@ -91,14 +91,15 @@ def grade_folder(
     progress_stream: TextIO | None = None,
 ) -> ClassGrading:
     """Inspect ``submissions_dir`` (``<student>/<chNN>/<chNN>.ipynb``) and grade it
-    (:func:`grade_class`), after making sure the submissions' code can be sandboxed.
+    (:func:`grade_class`), after making sure the submissions' code can be sandboxed and a
+    sandboxed kernel imports the package and its tasks (once, here).
 
     Raises:
         FileNotFoundError: no submission there.
-        SandboxUnavailable: no sandbox can be made here and ``unsafe_no_sandbox`` is off (nothing
-            was written).
+        SandboxUnavailable: no sandbox can be made here and ``unsafe_no_sandbox`` is off, or a
+            sandboxed kernel cannot import the package (nothing was written).
     """
-    from selfattn_course.grading.autograde import sandbox
+    from selfattn_course.grading.autograde import execute, sandbox
 
     course_dir = Path(course_dir).resolve()
     found = intake.inspect(submissions_dir, course.chapters(course_dir))
@@ -111,6 +112,10 @@ def grade_folder(
         raise sandbox.SandboxUnavailable(f"cannot sandbox student code: {why_not}")
     if not available:
         print("selfattn-course grade: WARNING: grading WITHOUT a sandbox", file=sys.stderr)
+    else:
+        problem = execute.grading_import_problem(course.load_config(course_dir))
+        if problem is not None:
+            raise sandbox.SandboxUnavailable(problem)
     return grade_class(
         course_dir,
         found,
