@@ -24,7 +24,12 @@ from selfattn_course.grading.autograde.nbgrader_command import NbgraderCommand
 from selfattn_course.grading.classroom import course, intake
 from selfattn_course.grading.classroom.intake import Problem
 from selfattn_course.grading.classroom.progress import ProgressBar
-from selfattn_course.grading.classroom.report import TaskScore, format_table, write_csv
+from selfattn_course.grading.classroom.report import (
+    NO_ERROR_SHOWN,
+    TaskScore,
+    format_table,
+    write_csv,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,14 +218,15 @@ def test_the_csv_has_one_row_per_task_with_the_reason_where_there_is_one(tmp_pat
         Problem("bob", "ch01", "not graded: notes.ipynb (only ch01.ipynb is)", graded=True),
         Problem("carol", "ch31", "ch31 is not a chapter of this course"),
     ]
-    path = write_csv(SCORES, tmp_path / "out" / "grades.csv", problems)
+    own = {("alice", "ch01", "mixing"): "ch01.mixing: the weights do not sum to 1"}
+    path = write_csv(SCORES, tmp_path / "out" / "grades.csv", problems, own)
     lines = path.read_text().splitlines()
     assert lines[0] == "student,chapter,task,score,max_score,reason"
     assert lines[1:] == [
         "alice,ch01,weights,3,3,",
-        "alice,ch01,mixing,0,1,",
+        "alice,ch01,mixing,0,1,ch01.mixing: the weights do not sum to 1",
         "alice,ch02,attention,3,3,",
-        "bob,ch01,weights,1.5,3,not graded: notes.ipynb (only ch01.ipynb is)",
+        f"bob,ch01,weights,1.5,3,not graded: notes.ipynb (only ch01.ipynb is); {NO_ERROR_SHOWN}",
         "carol,ch31,,0,0,ch31 is not a chapter of this course",
     ]
 

@@ -13,6 +13,7 @@ stderr, correct code that draws random numbers. Each has its expected score per 
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 from dataclasses import dataclass
@@ -228,6 +229,7 @@ class Graded:
     autograde_ok: bool
     log: str
     seconds: float
+    grading: pipeline.ClassGrading
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +262,7 @@ def graded(tmp_path_factory) -> Graded:
         scores.setdefault(score.student, {})[score.task] = (score.score, score.max_score)
     graded_all = (grading.summary.failed, grading.summary.retried) == (0, 0)
     log = "\n".join(grading.logs.values()) or grading.summary.format()
-    return Graded(course_dir, scores, graded_all, log, seconds)
+    return Graded(course_dir, scores, graded_all, log, seconds, grading)
 
 
 @pytest.mark.slow
@@ -317,6 +319,28 @@ def test_the_feedback_says_why_a_task_scored_0(graded):
     assert "scaled_dot_product_attention" in html
     tampered = _feedback(graded, "noop_comparisons")
     assert "changes the grading tools" in tampered and "replaces numpy.allclose" in tampered
+
+
+@pytest.mark.slow
+def test_every_0_in_the_csv_has_its_reason(graded, tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    report.report_grading(
+        graded.grading, graded.course_dir, tmp_path / "grades.csv", out=out, err=err
+    )
+    with (tmp_path / "grades.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    zeros = [row for row in rows if float(row["score"]) == 0]
+    assert len(zeros) == sum(len(entry["loses"]) for entry in SUBMISSIONS.values())
+    assert all(row["reason"] for row in zeros), [row for row in zeros if not row["reason"]]
+    assert all(not row["reason"] for row in rows if row["score"] == row["max_score"])
+    reasons = {(row["student"], row["task"]): row["reason"] for row in zeros}
+    tampered = reasons[("noop_comparisons", "attention_scores")]
+    assert "changes the grading tools" in tampered and "replaces numpy.allclose" in tampered
+    assert "\n" not in tampered
+    forbidden = reasons[("torch_sdpa_in_attention", "attention")]
+    assert "this task asks you to write it yourself" in forbidden
+    assert "scaled_dot_product_attention" in forbidden
+    assert "ch02.masked_softmax" in reasons[("forged_result", "masked_softmax")]
 
 
 @pytest.mark.slow

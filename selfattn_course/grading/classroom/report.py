@@ -9,7 +9,10 @@ reads them, :func:`format_table` prints the summary the instructor looks at firs
 
 (``-``: no graded submission), :func:`format_problems` the lines under it (what scored 0 and
 why, then remarks), and :func:`write_csv` writes one row per task for a spreadsheet
-(:data:`CSV_COLUMNS`, with the reason where there is one). :func:`report_grading` does all of
+(:data:`CSV_COLUMNS`). Every task that lost points has a reason there: why its submission was
+not graded, or what its test cell in the autograded notebook says (:func:`task_reasons`: the
+grader's verdict, e.g. tampering, a forbidden call, a wrong result, or why the cell stopped:
+a timeout, a crash). :func:`report_grading` does all of
 that for one grading of a class (:class:`~.pipeline.ClassGrading`), whatever pool graded it.
 """
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -29,6 +32,10 @@ from selfattn_course.grading.classroom.pipeline import ClassGrading
 CSV_COLUMNS = ("student", "chapter", "task", "score", "max_score", "reason")
 #: Lines of nbgrader's log shown for a submission it could not grade.
 LOG_TAIL_LINES = 30
+#: Most characters of one task's reason in the CSV.
+MAX_REASON_CHARS = 600
+#: The reason of a task that lost points but whose test cell shows no error.
+NO_ERROR_SHOWN = "its autograded test cell shows no error to say why it lost points"
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,40 @@ def gradebook_scores(
                         at = order.get(grade.name, len(order))
                         keyed.append(((student, assignment.name, at), score))
     return [score for _, score in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def task_reasons(
+    course_dir: str | Path, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str, str], str]:
+    """``(student, chapter, task) -> reason`` for each test cell of the autograded notebooks of
+    ``pairs`` that shows an error: the first error's message on one line (the grader's verdict
+    for a hidden check; the reason the grader stopped or did not run the cell; or the error the
+    cell raised)."""
+    from selfattn_course.grading import notebooks
+
+    reasons = {}
+    for student, chapter in pairs:
+        folder = Path(course_dir) / "autograded" / student / chapter
+        for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else ():
+            for cell in notebooks.graded_cells(notebooks.read(path)):
+                task = notebooks.nbgrader_meta(cell).get("grade_id")
+                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                if task and errors:
+                    reasons[(student, chapter, task)] = _one_line(errors[0])
+    return reasons
+
+
+def _one_line(error) -> str:
+    """An error output as one line: the message alone for a check that failed (it names the
+    task), else ``Name: message``."""
+    from selfattn_course.grading.errors import CheckFailed
+
+    name, message = str(error.get("ename", "")), str(error.get("evalue", ""))
+    text = message if name == CheckFailed.__name__ else f"{name}: {message}"
+    line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    if len(line) > MAX_REASON_CHARS:
+        line = line[: MAX_REASON_CHARS - 3].rstrip() + "..."
+    return line
 
 
 def totals(scores: Iterable[TaskScore]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -127,17 +168,28 @@ def format_problems(problems: Sequence[Problem]) -> str:
 
 
 def write_csv(
-    scores: Iterable[TaskScore], path: str | Path, problems: Sequence[Problem] = ()
+    scores: Iterable[TaskScore],
+    path: str | Path,
+    problems: Sequence[Problem] = (),
+    task_reasons: Mapping[tuple[str, str, str], str] | None = None,
 ) -> Path:
-    """One row per task score (:data:`CSV_COLUMNS`), with the reason where ``problems`` give
-    one; a problem the gradebook holds no score for (no such chapter) gets one row of 0 of 0.
-    Returns the path."""
-    reasons = {(p.student, p.chapter): p.reason for p in problems}
+    """One row per task score (:data:`CSV_COLUMNS`). Its reason: the problem of its learner's
+    chapter (why it was not graded, or a remark), then, when a graded task lost points, its own
+    reason from ``task_reasons`` (:func:`task_reasons`; :data:`NO_ERROR_SHOWN` when there is
+    none), so every task below full marks has one. A problem the gradebook holds no
+    score for (no such chapter) gets one row of 0 of 0. Returns the path."""
+    by_pair = {(p.student, p.chapter): p for p in problems}
+    task_reasons = task_reasons or {}
     scored = set()
     rows = []
     for score in scores:
-        scored.add((score.student, score.chapter))
-        reason = reasons.get((score.student, score.chapter), "")
+        pair = (score.student, score.chapter)
+        scored.add(pair)
+        problem = by_pair.get(pair)
+        parts = [problem.reason] if problem else []
+        if score.score < score.max_score and (problem is None or problem.graded):
+            parts.append(task_reasons.get((*pair, score.task)) or NO_ERROR_SHOWN)
+        reason = "; ".join(parts)
         points = [_points(score.score), _points(score.max_score)]
         rows.append([score.student, score.chapter, score.task, *points, reason])
     for problem in problems:
@@ -171,7 +223,8 @@ def report_grading(
     print(format_table(scores), file=out)
     if problems:
         print(format_problems(problems), file=out)
-    print(f"per-task scores: {write_csv(scores, csv_path, problems)}", file=out)
+    reasons = task_reasons(course_dir, grading.intake.pairs)
+    print(f"per-task scores: {write_csv(scores, csv_path, problems, reasons)}", file=out)
     print(grading.summary.format(), file=out)
     for problem in grading.not_graded:
         log = grading.logs.get((problem.student, problem.chapter), "")
