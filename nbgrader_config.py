@@ -16,6 +16,7 @@ the gradebook), so the list is recorded under `SelfattnCourse.assignments`, wher
 `selfattn_course.grading.classroom.course` reads it.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -103,4 +104,23 @@ c.GenerateFeedback.preprocessors = [
     "selfattn_course.grading.autograde.preprocessors.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "selfattn_course.grading.autograde.feedback_page.InlineMathJax",
 ]
+
+# The feedback page (selfattn_course/grading/autograde/feedback_page.py): nbgrader's template, each
+# task named in its summary, and the course's MathJax inlined (`make vendor` puts it in _extra/),
+# so its formulas render offline. Scoped to generate_feedback: formgrader keeps its own template.
+c.InlineMathJax.mathjax_file = str(course_root / "_extra" / "mathjax" / "tex-svg-full.js")
+_feedback_templates = [
+    Path(spec.origin).parent / folder
+    for spec, folder in (
+        (importlib.util.find_spec("selfattn_course"), "grading/autograde/feedback_templates"),
+        (importlib.util.find_spec("nbgrader"), "server_extensions/formgrader/templates"),
+    )
+    if spec is not None and spec.origin is not None
+]
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
+    str(path) for path in _feedback_templates
+]
+c.GenerateFeedback.HTMLExporter.template_name = "feedback"
+c.GenerateFeedback.HTMLExporter.template_file = "selfattn_feedback.html.j2"

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,41 +58,60 @@ def nbgrader(folder: Path, *args: str, env: dict[str, str]) -> str:
     return done.log
 
 
-@pytest.mark.slow
-def test_release_fetch_submit_collect_grade_and_return_feedback(tmp_path):
+@pytest.fixture(scope="module")
+def mathjax_file() -> Path:
+    """The course's MathJax for feedback, vendored (``make vendor``, as tests/test_book.py does)
+    when missing."""
+    from test_book import VENDOR_TARGET
+
+    path = REPO / "_extra" / "mathjax" / "tex-svg-full.js"
+    if not path.is_file():
+        done = subprocess.run(["make", VENDOR_TARGET], cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, f"`make {VENDOR_TARGET}` failed:\n{done.stdout}{done.stderr}"
+    return path
+
+
+@dataclass
+class Returned:
+    """The feedback a learner fetched: its page and what it should say."""
+
+    page: Path
+    score: float
+    tasks: list[notebooks.NotebookTask]
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def returned_feedback(tmp_path_factory, mathjax_file) -> Returned:
+    """The whole loop for one learner, who solves every task of ch01 but the first."""
     started = time.perf_counter()
-    course_dir = released_course(REPO, tmp_path / "course", [CHAPTER])
+    tmp_path = tmp_path_factory.mktemp("exchange")
+    # the scratch course has no _extra/: it takes the repository's MathJax
+    extra = f"\nc.InlineMathJax.mathjax_file = {str(mathjax_file)!r}\n"
+    course_dir = released_course(REPO, tmp_path / "course", [CHAPTER], extra_config=extra)
     learner_dir = tmp_path / "learner"
     learner_dir.mkdir()
     # nbgrader submit keeps a cache under JUPYTER_DATA_DIR: a scratch one, not the user's
     env = {"JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"), "SELFATTN_EXCHANGE": ""}
-    exchange = course_dir / "exchange"
-    learner_options = [f"--Exchange.root={exchange}", "--course=selfattn"]
+    learner_options = [f"--Exchange.root={course_dir / 'exchange'}", "--course=selfattn"]
 
     nbgrader(course_dir, "release_assignment", CHAPTER, env=env)
     nbgrader(learner_dir, "fetch_assignment", CHAPTER, *learner_options, env=env)
     fetched = learner_dir / CHAPTER / f"{CHAPTER}.ipynb"
     assert fetched.is_file()
 
-    # The learner solves every task but the first, whose stub stays as released.
     release = notebooks.read(fetched)
     solution = notebooks.read(course_dir / "solutions" / CHAPTER / f"{CHAPTER}.ipynb")
     tasks = notebooks.tasks_of(solution)
-    unsolved = tasks[0]
+    unsolved = f"{tasks[0].name}-solution"
     stub = next(
-        cell.source
-        for cell in release.cells
-        if notebooks.nbgrader_meta(cell).get("grade_id") == f"{unsolved.name}-solution"
+        c.source for c in release.cells if notebooks.nbgrader_meta(c).get("grade_id") == unsolved
     )
-    submission = filled_release(solution, release, replace={f"{unsolved.name}-solution": stub})
-    notebooks.write(submission, fetched)
+    notebooks.write(filled_release(solution, release, replace={unsolved: stub}), fetched)
     nbgrader(learner_dir, "submit", CHAPTER, *learner_options, env=env)
 
     nbgrader(course_dir, "collect", CHAPTER, env=env)
-    submitted = list((course_dir / "submitted").glob(f"*/{CHAPTER}/{CHAPTER}.ipynb"))
-    assert len(submitted) == 1
-    student = submitted[0].parents[1].name
-
+    assert len(list((course_dir / "submitted").glob(f"*/{CHAPTER}/{CHAPTER}.ipynb"))) == 1
     graded = subprocess.run(
         [sys.executable, "-m", "selfattn_course.cli", "grade", "submitted/"],
         cwd=course_dir,
@@ -104,9 +124,25 @@ def test_release_fetch_submit_collect_grade_and_return_feedback(tmp_path):
     nbgrader(course_dir, "release_feedback", CHAPTER, env=env)
     nbgrader(learner_dir, "fetch_feedback", CHAPTER, *learner_options, env=env)
 
-    returned = list((learner_dir / CHAPTER / "feedback").glob(f"*/{CHAPTER}.html"))
-    assert len(returned) == 1, list((learner_dir / CHAPTER).rglob("*"))
-    page = returned[0].read_text()
-    expected = 10 - unsolved.points
-    assert re.search(rf"\(Score: {expected:.1f} / 10\.0\)", page), student
-    print(f"\nexchange round trip of {CHAPTER}: {time.perf_counter() - started:.0f} s")
+    pages = list((learner_dir / CHAPTER / "feedback").glob(f"*/{CHAPTER}.html"))
+    assert len(pages) == 1, list((learner_dir / CHAPTER).rglob("*"))
+    seconds = time.perf_counter() - started
+    print(f"\nexchange round trip of {CHAPTER}: {seconds:.0f} s")
+    return Returned(pages[0], 10 - tasks[0].points, tasks, seconds)
+
+
+@pytest.mark.slow
+def test_the_learner_fetches_feedback_with_their_score_and_each_task_named(returned_feedback):
+    page = returned_feedback.page.read_text(encoding="utf-8")
+    assert re.search(rf"\(Score: {returned_feedback.score:.1f} / 10\.0\)", page)
+    for task in returned_feedback.tasks:
+        summary = rf"Task <code>{task.name}</code></a> \(Score: [\d.]+ / {task.points}"
+        assert re.search(summary, page), f"the summary does not name {task.name}"
+
+
+@pytest.mark.slow
+def test_the_feedback_page_carries_its_mathjax(returned_feedback):
+    """release_feedback hands over the HTML file alone: MathJax must be inside it."""
+    page = returned_feedback.page.read_text(encoding="utf-8")
+    assert "MathJax" in page and "<script src" not in page
+    assert "mathjax/2.7.7" not in page  # nbgrader's own template's
