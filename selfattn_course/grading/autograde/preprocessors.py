@@ -14,7 +14,15 @@ formgrader and ``selfattn-course grade`` all use them:
   then scores. The draw is recorded in the notebook's metadata
   (``selfattn_course.grading_run``), so a grading can be repeated.
 - :class:`HideHiddenTests` (generate_feedback): replaces each hidden-test region of the source
-  with one comment line and scrubs any output that shows it.
+  with one comment line and scrubs any output that shows it. It accepts nbconvert's
+  ``display_data_priority`` as configuration, as nbgrader's own ``GetGrades`` does (the HTML
+  exporter sets it for every preprocessor; otherwise traitlets warns on every feedback run).
+
+- :class:`OverwriteCellsQuietly` (autograde's sanitize step, in place of nbgrader's
+  ``OverwriteCells``): the same, without the warning ``Attribute 'checksum' for cell ... has
+  changed!`` for a test cell exactly as released. The release removed its hidden tests, so its
+  checksum differs from the source's (nbgrader #1961); the cell is restored from the source
+  either way, and a test cell the learner did change still gets the warning.
 
 The configuration lists them by dotted name
 (``"selfattn_course.grading.autograde.preprocessors.X"``), so reading it imports nothing.
@@ -24,8 +32,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer
+from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
+from traitlets import Integer, List
 
 #: Where the draw travels from StartTrustedChecks to VerifyTrustedChecks.
 RESOURCES_KEY = "selfattn_course"
@@ -80,6 +88,12 @@ class VerifyTrustedChecks(NbGraderPreprocessor):
 class HideHiddenTests(NbGraderPreprocessor):
     """Feedback: show each hidden-test region as one comment line and scrub outputs."""
 
+    display_data_priority = List(
+        NbGraderPreprocessor.class_traits()["display_data_priority"].default_value,
+        help="The output formats in order of preference (set by nbconvert's exporters; unused "
+        "here, declared as nbgrader's GetGrades does so that setting it is no error).",
+    ).tag(config=True)
+
     def preprocess(self, nb, resources):
         from selfattn_course.grading.verdicts.trusted import (
             hidden_lines,
@@ -93,3 +107,41 @@ class HideHiddenTests(NbGraderPreprocessor):
             if cell.cell_type == "code":
                 scrub_outputs(cell, secret)
         return nb, resources
+
+
+class OverwriteCellsQuietly(OverwriteCells):
+    """nbgrader's ``OverwriteCells``, quiet about the checksum of a test cell left as released
+    (module doc); configured as ``c.OverwriteCells.*`` like the original."""
+
+    _as_released = False
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        self._as_released = self._is_as_released(cell)
+        return super().preprocess_cell(cell, resources, cell_index)
+
+    def report_change(self, name, attr, old, new):
+        if attr == "checksum" and self._as_released:
+            self.log.debug("Cell %s is as released (its hidden tests removed): restored", name)
+            return
+        super().report_change(name, attr, old, new)
+
+    def _is_as_released(self, cell) -> bool:
+        """Whether ``cell`` is its source cell with the hidden-test regions removed, as
+        ``generate_assignment`` released it."""
+        from nbformat.v4 import new_code_cell
+        from nbgrader.api import MissingEntry
+        from nbgrader.preprocessors import ClearHiddenTests
+
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            return False
+        try:
+            source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+        except MissingEntry:
+            return False
+        released = new_code_cell(source.source)
+        try:
+            ClearHiddenTests(parent=self)._remove_hidden_test_region(released)
+        except RuntimeError:  # an unfinished hidden region: not what a release holds
+            return False
+        return cell.source == released.source

@@ -9,6 +9,10 @@ unit either fully stored with its row, or to be graded by the next run.
 
 A submission the intake rejected, or one whose grading failed, scores an explicit 0 on every
 task, so no grade is missing or NULL.
+
+Every learner the writer adds has a name, its id as first name
+(:meth:`GradebookWriter.add_learners`), so that the formgrader does not list a learner who was
+never added as "None, None".
 """
 
 from __future__ import annotations
@@ -113,6 +117,14 @@ class GradebookWriter:
                 gradebook.db.rollback()
                 raise
 
+    def add_learners(self, student_ids: Iterable[str]) -> None:
+        """Add each learner the gradebook lacks, with its id as first name; give a learner with
+        no name at all (added by nbgrader itself) its id as first name too."""
+        with self._gradebook() as gradebook:
+            for student in sorted(set(student_ids)):
+                _learner(gradebook, student)
+            gradebook.db.commit()
+
     def record_zeros(
         self, pairs: Iterable[tuple[str, str]], *, remove_submitted: bool = True
     ) -> None:
@@ -147,8 +159,22 @@ class GradebookWriter:
             yield gradebook
 
 
+def _learner(gradebook, student: str):
+    """The learner ``student``, added with its id as first name if missing; one with no name
+    gets its id as first name (an instructor's names stay)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        learner = gradebook.find_student(student)
+    except MissingEntry:
+        return gradebook.add_student(student, first_name=student)
+    if learner.first_name is None and learner.last_name is None:
+        learner.first_name = student
+    return learner
+
+
 def _submission(gradebook, student: str, chapter: str):
-    gradebook.update_or_create_student(student)
+    _learner(gradebook, student)
     return gradebook.update_or_create_submission(chapter, student)
 
 

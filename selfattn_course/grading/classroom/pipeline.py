@@ -4,8 +4,10 @@
 :func:`grade_folder`:
 
 1. the intake sorts the folder into accepted submissions and problems (:mod:`.intake`);
-2. the chapters the gradebook lacks are released (:func:`.course.release_missing`), and every
-   rejected submission scores 0 on every task (:meth:`.GradebookWriter.record_zeros`);
+2. the chapters the gradebook lacks are released (:func:`.course.release_missing`), every
+   learner found (there, or in the course's ``submitted/``) is in the gradebook with a name
+   (:meth:`.GradebookWriter.add_learners`), and every rejected submission scores 0 on every
+   task (:meth:`.GradebookWriter.record_zeros`);
 3. each accepted submission becomes a :class:`~.units.Unit`; one whose files have not changed
    since it was last stored is skipped (``force`` regrades all);
 4. the pool grades the units in batches (:mod:`.pools`, :func:`.units.grade_units`) and this
@@ -148,6 +150,7 @@ def grade_class(
         return grading
     course.release_missing(course_dir, wanted)
     writer = GradebookWriter(course_dir)
+    writer.add_learners({student for student, _ in found.pairs} | _submitted_learners(course_dir))
     in_place = found.source == (course_dir / "submitted").resolve()
     writer.record_zeros(rejected, remove_submitted=not in_place)
 
@@ -175,6 +178,19 @@ def grade_class(
     summary.seconds = time.perf_counter() - started
     grading.failed.sort(key=lambda p: (p.student, p.chapter))
     return grading
+
+
+def _submitted_learners(course_dir: Path) -> set[str]:
+    """The learners with a folder in the course's ``submitted/`` (nbgrader collect, or an
+    earlier grading), so that each has a name in the gradebook."""
+    submitted = course_dir / "submitted"
+    if not submitted.is_dir():
+        return set()
+    return {
+        folder.name
+        for folder in submitted.iterdir()
+        if folder.is_dir() and not folder.name.startswith(".")
+    }
 
 
 def _storer(
