@@ -9,10 +9,13 @@ own, told only the exchange and the course id, as the README says. Both are this
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,3 +149,74 @@ def test_the_feedback_page_carries_its_mathjax(returned_feedback):
     page = returned_feedback.page.read_text(encoding="utf-8")
     assert "MathJax" in page and "<script src" not in page
     assert "mathjax/2.7.7" not in page  # nbgrader's own template's
+
+
+# --- the returned feedback in a browser, offline ------------------------------------------------
+
+# What the learner sees: the page's text, MathJax's output, and the heading with the score.
+FEEDBACK_VIEW = """() => ({
+    shown: document.body.innerText,
+    heading: document.querySelector(".panel-heading h4").textContent,
+    typeset: document.querySelectorAll("mjx-container").length,
+    drawn: document.querySelectorAll("mjx-container svg").length,
+})"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator:
+    """Headless Chromium, the system's, as in tests/test_book.py (skips where it is missing,
+    fails instead with SELFATTN_REQUIRE_BROWSER=1)."""
+    from test_book import CHROMIUM_ARGS, browser_unavailable
+
+    why_not = browser_unavailable()
+    if why_not is not None:
+        if os.environ.get("SELFATTN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"SELFATTN_REQUIRE_BROWSER=1 but {why_not}")
+        pytest.skip(why_not)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_the_returned_feedback_renders_offline_with_no_hidden_test(returned_feedback, chromium):
+    from test_book import MATH_STATE, SETTLE, is_local
+
+    blocked, errors = [], []
+
+    def route(request_route):
+        if is_local(request_route.request.url):
+            request_route.continue_()
+        else:
+            blocked.append(request_route.request.url)
+            request_route.abort()
+
+    context = chromium.new_context()
+    try:
+        context.route("**/*", route)
+        tab = context.new_page()
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda error: errors.append(f"uncaught {error}"))
+        tab.goto(returned_feedback.page.as_uri(), wait_until="load")
+        tab.evaluate(SETTLE)
+        math = tab.evaluate(MATH_STATE)  # text outside MathJax's output and code, error boxes
+        view = tab.evaluate(FEEDBACK_VIEW)
+    finally:
+        context.close()
+
+    assert blocked == [] and errors == [], (blocked, errors)
+    assert f"(Score: {returned_feedback.score:.1f} / 10.0)" in view["heading"]
+    # every formula typeset, as SVG (no web font to fetch), none left as TeX
+    assert view["typeset"] >= 5 and view["drawn"] == view["typeset"], view
+    assert math["errors"] == 0
+    for tex in ("$", "\\operatorname", "\\dots"):
+        assert tex not in math["text"], f"raw TeX {tex!r} on the page"
+    for hidden in ("BEGIN HIDDEN TESTS", "hidden=True"):
+        assert hidden not in view["shown"], f"hidden test source on the page: {hidden!r}"
