@@ -108,17 +108,24 @@ c.GenerateFeedback.preprocessors = [
 ]
 
 # The feedback page (selfattn_course/grading/autograde/feedback_page.py): nbgrader's template, each
-# task named in its summary, and the course's MathJax inlined (`make vendor` puts it in _extra/),
-# so its formulas render offline. Scoped to generate_feedback: formgrader keeps its own template.
-c.InlineMathJax.mathjax_file = str(course_root / "_extra" / "mathjax" / "tex-svg-full.js")
-_feedback_templates = [
-    Path(spec.origin).parent / folder
-    for spec, folder in (
-        (importlib.util.find_spec("selfattn_course"), "grading/autograde/feedback_templates"),
-        (importlib.util.find_spec("nbgrader"), "server_extensions/formgrader/templates"),
-    )
-    if spec is not None and spec.origin is not None
+# task named in its summary, and the course's MathJax inlined (`make vendor` puts it in _extra/ of
+# the course, or of the repository the package is installed from, editable), so its formulas
+# render offline. Scoped to generate_feedback: formgrader keeps its own template.
+_package = importlib.util.find_spec("selfattn_course")
+_package_dir = Path(_package.origin).parent if _package and _package.origin else course_root
+_mathjax_files = [
+    folder / "_extra" / "mathjax" / "tex-svg-full.js"
+    for folder in (course_root, _package_dir.parent)
 ]
+c.InlineMathJax.mathjax_file = str(
+    next((f for f in _mathjax_files if f.is_file()), _mathjax_files[0])
+)
+_nbgrader = importlib.util.find_spec("nbgrader")
+_feedback_templates = [_package_dir / "grading" / "autograde" / "feedback_templates"]
+if _nbgrader is not None and _nbgrader.origin is not None:
+    _feedback_templates.append(
+        Path(_nbgrader.origin).parent / "server_extensions" / "formgrader" / "templates"
+    )
 c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
     str(path) for path in _feedback_templates
 ]

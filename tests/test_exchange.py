@@ -89,9 +89,8 @@ def returned_feedback(tmp_path_factory, mathjax_file) -> Returned:
     """The whole loop for one learner, who solves every task of ch01 but the first."""
     started = time.perf_counter()
     tmp_path = tmp_path_factory.mktemp("exchange")
-    # the scratch course has no _extra/: it takes the repository's MathJax
-    extra = f"\nc.InlineMathJax.mathjax_file = {str(mathjax_file)!r}\n"
-    course_dir = released_course(REPO, tmp_path / "course", [CHAPTER], extra_config=extra)
+    # the scratch course has no _extra/: the config takes the package's repository's MathJax
+    course_dir = released_course(REPO, tmp_path / "course", [CHAPTER])
     learner_dir = tmp_path / "learner"
     learner_dir.mkdir()
     # nbgrader submit keeps a cache under JUPYTER_DATA_DIR: a scratch one, not the user's
