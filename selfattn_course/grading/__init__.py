@@ -20,7 +20,8 @@ The subpackages follow the pipeline a submission goes through:
 - :mod:`.autograde`  nbgrader integration: running nbgrader (``nbgrader_command``), the
                      preprocessors, sandboxed execution (``execute``, ``sandbox``,
                      ``sandbox_kernel``, ``plain_files``) and one notebook run here
-                     (``local_run``: ``selfattn-course check`` and ``validate``)
+                     (``local_run``: ``selfattn-course check`` and ``validate``), and the
+                     feedback page (``feedback_page``: its template, MathJax inlined)
 - :mod:`.classroom`  running a class: the course folder, release and feedback (``course``), the
                      intake of submitted files, units and their batches (``units``), where
                      they are graded (``pools``), the one gradebook writer (``gradebook``), the
