@@ -190,6 +190,7 @@ def _grade(course_dir: Path, args: argparse.Namespace) -> int:
         )
     except SandboxUnavailable as error:  # nothing was graded or written
         print(f"selfattn-course grade: {error}", file=sys.stderr)
+        print("selfattn-course grade: stopped before grading: nothing was graded", file=sys.stderr)
         return 2
     return report.report_grading(grading, course_dir, args.csv or course_dir / "grades.csv")
 

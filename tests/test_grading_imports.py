@@ -67,6 +67,7 @@ def test_grade_stops_before_grading_and_says_which_folder(blind_course, capsys):
     err = capsys.readouterr().err
     assert err.startswith("selfattn-course grade: a sandboxed kernel cannot import"), err
     assert_names_the_folder_and_the_fix(err)
+    assert "stopped before grading: nothing was graded" in err
     assert report.gradebook_scores(blind_course) == []
     assert not (blind_course / "grades.csv").exists()
     assert not (blind_course / "submitted").exists()
