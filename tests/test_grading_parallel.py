@@ -1,11 +1,13 @@
 """Grading a class (selfattn_course/grading/classroom/): one pipeline, same grades, any pool.
 
 Fast tests check the pieces (the hash, the choice of N, the batches, nbgrader's log). The slow
-ones grade a class of 20 synthetic learners of chapter 1 (the solution, each wrong submission of
-tests/grading_bank/ch01.py, one that kills its kernel on purpose) with ``--workers 2``, without
-``--workers`` (one local worker) and through a 2-process ``distributed.LocalCluster``, and compare
-the table and the CSV; then fault tests (a killed grading process, a killed coordinator, a rerun)
-and one run through a real ``dask scheduler`` and ``dask worker`` started as separate processes.
+ones grade a class of 6 synthetic learners of chapter 1 (the solution, each wrong submission of
+tests/grading_bank/ch01.py, one that kills its kernel on purpose) with ``--workers 2`` (two
+batches of 3), without ``--workers`` (one local worker: one batch of 6) and
+through a 2-process ``distributed.LocalCluster``, and compare the table and the CSV; a rerun, a
+changed submission and ``--force`` reuse a copy of the first grading's gradebook. Then fault tests
+(a killed grading process, a killed coordinator) and one run through a real ``dask scheduler``
+and ``dask worker`` started as separate processes.
 Stand-ins for ``grade_units`` check the retry rules quickly: a unit that fails twice, a batch and
 then a unit that kill their Dask workers twice.
 """
@@ -37,7 +39,9 @@ from selfattn_course.grading.classroom.gradebook import UNITS_TABLE
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "ch01"
-LEARNERS = 20
+# Each kind of submission once: the pools cut the class into other batches (2 workers: 3 + 3;
+# one worker: 6), so a learner's grade must not depend on who shares its batch.
+LEARNERS = 6
 AVAILABLE, WHY_NOT = sandbox.sandbox_available()
 needs_sandbox = pytest.mark.skipif(not AVAILABLE, reason=f"no sandbox here: {WHY_NOT}")
 CRASH = "import os\nos._exit(3)\n"
@@ -293,7 +297,8 @@ def test_the_class_is_graded_as_the_bank_says(graded_with_2):
     course_dir, _, kinds, (code, out, err, _) = graded_with_2
     assert code == 1  # the broken file and nothing else
     assert "could not grade broken/ch01" in err
-    assert "20 graded, 0 failed (0 points), 0 retried" in out
+    assert f"{LEARNERS} graded, 0 failed (0 points), 0 retried" in out
+    assert set(kinds.values()) == {"solution", "crash", *load_bank(CHAPTER)}  # every kind
     bank = load_bank(CHAPTER)
     full = {t.name: t.points for t in notebooks.tasks_of(submission())}
     scores: dict = {}
@@ -330,7 +335,8 @@ def test_grading_without_workers_gives_the_same_table_and_csv(graded_with_2, rel
     course_dir = fresh_course(released, tmp_path / "course")
     code, out1, _, csv1 = grade_cli(course_dir, incoming)  # one local worker
     assert code == 1
-    assert "20 graded, 0 failed (0 points), 0 retried" in out1 and "on 1 local worker" in out1
+    assert f"{LEARNERS} graded, 0 failed (0 points), 0 retried" in out1
+    assert "on 1 local worker" in out1
     assert table_of(out1) == table_of(out2)
     assert csv1 == csv2
 
@@ -362,20 +368,24 @@ def test_a_dask_local_cluster_gives_the_same_table_and_csv(graded_with_2, releas
 
 @needs_sandbox
 @pytest.mark.slow
-def test_a_rerun_grades_only_the_changed_submission_and_force_regrades_all(released, tmp_path):
-    incoming = tmp_path / "incoming"
-    make_class(incoming, learners=3)
-    course_dir = fresh_course(released, tmp_path / "course")
-    assert "3 graded" in grade_cli(course_dir, incoming, "--workers", "2")[1]
+def test_a_rerun_grades_only_the_changed_submission_and_force_regrades_all(graded_with_2, tmp_path):
+    # A copy of the graded class and of its gradebook: nothing is graded twice to get there.
+    graded_course, graded_incoming, kinds, _ = graded_with_2
+    course_dir = Path(shutil.copytree(graded_course, tmp_path / "course"))
+    incoming = Path(shutil.copytree(graded_incoming, tmp_path / "incoming"))
     again = grade_cli(course_dir, incoming, "--workers", "2")[1]
-    assert "0 graded" in again and "3 unchanged" in again
-    changed = incoming / "learner01" / CHAPTER / f"{CHAPTER}.ipynb"
-    notebooks.write(submission(), changed)
+    assert "0 graded" in again and f"{LEARNERS} unchanged" in again
+    assert kinds["learner01"] != "solution" and "learner01  10/10" not in again
+    notebooks.write(submission(), incoming / "learner01" / CHAPTER / f"{CHAPTER}.ipynb")
     out = grade_cli(course_dir, incoming, "--workers", "2")[1]
-    assert "1 graded" in out and "2 unchanged" in out
+    assert "1 graded" in out and f"{LEARNERS - 1} unchanged" in out
     assert "learner01  10/10" in out
-    forced = grade_cli(course_dir, incoming, "--workers", "2", "--force")[1]
-    assert "3 graded" in forced and "0 unchanged" in forced
+    # --force regrades every submission it is given, changed or not: two of them here.
+    two = tmp_path / "two"
+    for who in ("learner00", "learner01"):
+        shutil.copytree(incoming / who, two / who)
+    forced = grade_cli(course_dir, two, "--workers", "2", "--force")[1]
+    assert "2 graded" in forced and "0 unchanged" in forced
 
 
 # --- slow: faults --------------------------------------------------------------------------------
@@ -447,7 +457,7 @@ def units_stored(course_dir: Path) -> int:
 @pytest.mark.slow
 def test_a_killed_coordinator_leaves_a_gradebook_a_rerun_completes(released, tmp_path):
     incoming = tmp_path / "incoming"
-    make_class(incoming, learners=5)
+    make_class(incoming, learners=3)  # 2 workers: batches of 2 and 1, which ends first
     course_dir = fresh_course(released, tmp_path / "course")
     command = [sys.executable, "-m", "selfattn_course.cli", "grade", str(incoming)]
     command += ["--course-dir", str(course_dir), "--workers", "2"]
@@ -460,17 +470,17 @@ def test_a_killed_coordinator_leaves_a_gradebook_a_rerun_completes(released, tmp
     coordinator.kill()
     coordinator.wait()
     stored_then = units_stored(course_dir)
-    assert 1 <= stored_then < 5
+    assert 1 <= stored_then < 3
     code, out, err, csv_text = grade_cli(course_dir, incoming, "--workers", "2")
     assert code == 0, err
     assert f"{stored_then} unchanged" in out
-    assert units_stored(course_dir) == 5
-    assert submissions_in_gradebook(course_dir) == [(f"learner{i:02d}", CHAPTER) for i in range(5)]
+    assert units_stored(course_dir) == 3
+    assert submissions_in_gradebook(course_dir) == [(f"learner{i:02d}", CHAPTER) for i in range(3)]
     with sqlite3.connect(course_dir / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT COUNT(*) FROM grade WHERE auto_score IS NULL").fetchone() == (0,)
     rows = csv_text.splitlines()[1:]
-    assert len(rows) == len(set(rows)) == 5 * len(notebooks.tasks_of(submission()))
+    assert len(rows) == len(set(rows)) == 3 * len(notebooks.tasks_of(submission()))
 
 
 # --- slow: a real scheduler and worker -----------------------------------------------------------
