@@ -86,6 +86,21 @@ def test_a_changed_test_cell_still_gets_its_checksum_warning(course_dir):
     assert f"for cell {grade_id} has changed" in warning
 
 
+def test_the_course_sanitizes_with_the_quiet_overwrite_and_nbgraders_other_steps():
+    from nbgrader.converters.autograde import Autograde
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    steps = [step.rsplit(".", 1)[-1] for step in config.Autograde.sanitize_preprocessors]
+    defaults = [
+        step.__name__ for step in Autograde.class_traits()["sanitize_preprocessors"].default()
+    ]
+    assert steps == [
+        "OverwriteCellsQuietly" if name == "OverwriteCells" else name for name in defaults
+    ]
+    assert issubclass(OverwriteCellsQuietly, OverwriteCells)  # so add_missing_cells applies
+
+
 def test_hide_hidden_tests_takes_the_exporters_display_data_priority():
     config = Config({"NbConvertBase": {"display_data_priority": ["text/html", "text/plain"]}})
 
