@@ -768,4 +768,9 @@ def test_the_course_config_runs_the_trusted_checks_around_nbgrader_s_own_steps()
     ]
     assert others == [name for name in nbgrader_steps if not name.endswith("Execute")]
     feedback = names(GenerateFeedback.class_traits()["preprocessors"].default())
-    assert list(config.GenerateFeedback.preprocessors) == [ours + "HideHiddenTests", *feedback]
+    # hidden tests hidden first, nbgrader's steps, then the local MathJax put into the page
+    assert list(config.GenerateFeedback.preprocessors) == [
+        ours + "HideHiddenTests",
+        *feedback,
+        "selfattn_course.grading.autograde.feedback_page.InlineMathJax",
+    ]
