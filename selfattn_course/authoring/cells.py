@@ -95,11 +95,10 @@ def _ruff(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def pages(paths: list[str | Path]) -> list[Path]:
-    """Every ``.md`` file named or found below the folders named, that has a code cell."""
+    """Every ``.md`` file named, or found below the folders named."""
     found = []
     for path in map(Path, paths):
-        candidates = sorted(path.rglob("*.md")) if path.is_dir() else [path]
-        found += [page for page in candidates if code_cells(page.read_text(encoding="utf-8"))]
+        found += sorted(path.rglob("*.md")) if path.is_dir() else [path]
     return found
 
 
@@ -117,6 +116,8 @@ def lint(
     for page in pages(paths):
         text = page.read_text(encoding="utf-8")
         cells = code_cells(text)
+        if not cells:
+            continue
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             notebook = folder / f"{page.stem}.ipynb"

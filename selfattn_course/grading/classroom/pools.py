@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from selfattn_course.grading.classroom.course import CONFIG_FILE
+from selfattn_course.grading.classroom.course import load_config
 from selfattn_course.grading.classroom.units import (
     MAX_BATCH,
     GradingContext,
@@ -196,9 +196,7 @@ class DaskPool:
 
 def memory_cap_bytes(course_dir: str | Path) -> int:
     """``c.SandboxedKernelManager.memory_bytes`` of the course's config (or the default)."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader(CONFIG_FILE, path=str(course_dir)).load_config()
+    config = load_config(course_dir)
     return int(config.SandboxedKernelManager.get("memory_bytes", DEFAULT_MEMORY_BYTES))
 
 
