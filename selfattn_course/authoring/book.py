@@ -17,16 +17,12 @@ from __future__ import annotations
 from selfattn_course.grading.spec.registry import chapter_tasks
 
 
-def _points(points: float) -> str:
-    return f"{points:g} point{'' if points == 1 else 's'}"
-
-
 def exercise_markdown(chapter: str) -> str:
     """The Exercises list of ``chapter`` (``"ch02"``) as Markdown (MyST, with ``$...$`` maths).
 
     ``KeyError`` if the chapter has no tasks module, ``ValueError`` if it has no task.
     """
-    from selfattn_course.authoring.notebooks import statement_markdown
+    from selfattn_course.authoring.notebooks import points_text, statement_markdown
 
     tasks = list(chapter_tasks(chapter).values())
     if not tasks:
@@ -35,7 +31,7 @@ def exercise_markdown(chapter: str) -> str:
     total = sum(task.points for task in tasks)
     count = f"{len(tasks)} task{'' if len(tasks) == 1 else 's'}"
     lines = [
-        f"Open `{notebook}` in Jupyter: {count}, {_points(total)} in all. Each task has a "
+        f"Open `{notebook}` in Jupyter: {count}, {points_text(total)} in all. Each task has a "
         "solution cell for your code and a test cell that gives feedback. Check the whole "
         "notebook from a terminal with",
         "",

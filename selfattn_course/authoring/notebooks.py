@@ -61,6 +61,11 @@ _CHAPTER = re.compile(r"ch\d\d")
 _OWN_LINE = re.compile(r"^\s*([-*+] |\d+[.)] |#|>|\||\$\$|```)")
 
 
+def points_text(points: float) -> str:
+    """``"1 point"``, ``"2 points"``, ``"1.5 points"``: how the notebook and the book say points."""
+    return f"{points:g} point{'' if points == 1 else 's'}"
+
+
 def statement_markdown(number: int, task: Task) -> str:
     """The statement cell of the ``number``-th task (from 1):
     ``"**Task 1 (2 points): scores.** Write `attention_scores(q, k)` ..."``.
@@ -68,7 +73,7 @@ def statement_markdown(number: int, task: Task) -> str:
     The title ends with a full stop unless it already ends with ``?`` or ``!``; the statement's
     wrapped lines are joined (:func:`join_wrapped_lines`).
     """
-    points = f"{task.points:g} point{'' if task.points == 1 else 's'}"
+    points = points_text(task.points)
     title = task.title if task.title.endswith(("?", "!", ".")) else f"{task.title}."
     return f"**Task {number} ({points}): {title}** {join_wrapped_lines(task.statement)}"
 
