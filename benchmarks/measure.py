@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import sys
 import time
 
 import torch
 from variants import VARIANTS
 
 from selfattn_course.attention import scaled_dot_product_attention
+from selfattn_course.measure import current_rss_bytes, process_peak_rss_bytes, reset_peak_rss
 
 REFERENCE_ROWS = 256  # query rows checked against float64 (all rows would cost O(N²) memory)
 WARMUP_LENGTH = 128
@@ -116,7 +114,7 @@ def peak_memory_of(call, device: torch.device):
     reset_peak_rss()
     baseline = current_rss_bytes()
     result = call()
-    return result, peak_rss_bytes() - baseline
+    return result, process_peak_rss_bytes() - baseline
 
 
 def max_error(variant, q, k, v, out, causal: bool) -> float:
@@ -168,40 +166,6 @@ def time_calls(call, device: torch.device, args) -> dict:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def reset_peak_rss() -> None:
-    """Reset Linux's peak-RSS counter (``VmHWM``) to the current RSS; elsewhere, do nothing."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        pass
-
-
-def current_rss_bytes() -> int:
-    return _proc_status_kib("VmRSS") * 1024 if _has_proc() else peak_rss_bytes()
-
-
-def peak_rss_bytes() -> int:
-    if _has_proc():
-        return _proc_status_kib("VmHWM") * 1024
-    # ru_maxrss is in KiB on Linux and in bytes on macOS; it never resets, so without /proc the
-    # baseline is the peak so far and only growth beyond it shows.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
-
-
-def _has_proc() -> bool:
-    return os.path.exists("/proc/self/status")
-
-
-def _proc_status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 if __name__ == "__main__":
