@@ -131,21 +131,25 @@ def key_padding_to_attention(valid: Array) -> Array:
     return valid[:, None, None, :]
 
 
-def causal_mask(lq: int, lk: int | None = None, *, device=None) -> torch.Tensor:
-    """The look-ahead mask of decoders and language models: ``mask[i, j] = j <= i``.
+def causal_mask(
+    lq: int, lk: int | None = None, *, align: str = "top-left", device=None
+) -> torch.Tensor:
+    """The look-ahead mask of decoders and language models: no query sees a later key.
 
-    Query ``i`` may attend to keys ``0..i`` and never to a later one. When ``Lq != Lk`` the mask
-    is aligned top-left, like torch's ``is_causal=True`` and the course's ``causal=True``: query
-    ``i`` still sees keys ``0..i``. (With a KV cache the queries are the *last* ``Lq`` positions;
-    there the right mask is bottom-right aligned, ``j <= i + Lk - Lq``.)
+    ``align="top-left"`` (the default, like torch's ``is_causal=True`` and the course's
+    ``causal=True``): ``mask[i, j] = j <= i``, query ``i`` sees keys ``0..i`` whatever ``Lk``.
+    ``align="bottom-right"``: the queries are the *last* ``Lq`` of the ``Lk`` positions, as with
+    a KV cache, so ``mask[i, j] = j <= i + Lk - Lq``; the last query sees every key. The two agree
+    when ``Lq == Lk``.
 
     Args:
         lq: number of queries, ``Lq >= 0``.
-        lk: number of keys, ``Lk >= 0``; default ``Lq``.
+        lk: number of keys, ``Lk >= 0``; default ``Lq``. With ``"bottom-right"``, ``Lk >= Lq``.
+        align: ``"top-left"`` or ``"bottom-right"``.
         device: where to build the mask; ``None`` means the CPU.
 
     Returns:
-        ``(Lq, Lk)`` ``torch.bool`` tensor, lower-triangular. ``.numpy()`` gives the NumPy mask.
+        ``(Lq, Lk)`` ``torch.bool`` tensor. ``.numpy()`` gives the NumPy mask.
 
     Example::
 
@@ -153,12 +157,25 @@ def causal_mask(lq: int, lk: int | None = None, *, device=None) -> torch.Tensor:
         tensor([[1, 0, 0],
                 [1, 1, 0],
                 [1, 1, 1]], dtype=torch.int32)
+        >>> causal_mask(2, 4, align="bottom-right").int()
+        tensor([[1, 1, 1, 0],
+                [1, 1, 1, 1]], dtype=torch.int32)
     """
     lq = A.check_int("lq", lq, minimum=0)
     lk = lq if lk is None else A.check_int("lk", lk, minimum=0)
+    if align not in ("top-left", "bottom-right"):
+        raise ValueError(f"align must be 'top-left' or 'bottom-right', got {align!r}")
+    offset = 0
+    if align == "bottom-right":
+        if lk < lq:
+            raise ValueError(
+                f"a bottom-right causal mask needs lk >= lq (the queries are the last lq of the "
+                f"lk positions), got lq={lq}, lk={lk}"
+            )
+        offset = lk - lq
     queries = torch.arange(lq, device=device)[:, None]
     keys = torch.arange(lk, device=device)[None, :]
-    return keys <= queries
+    return keys <= queries + offset
 
 
 def segment_mask(segment_ids) -> Array:

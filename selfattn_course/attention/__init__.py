@@ -9,6 +9,9 @@ boolean masks are True where attention is allowed):
   output, one block of scores at a time (O(block²) extra memory instead of O(Lq·Lk)).
 - :func:`sliding_window_attention` - each query sees keys within a window.
 
+Decoding (torch): :class:`KVCache`, one layer's keys and values of the positions seen so far,
+and :func:`kv_cache_bytes`, the memory of a whole model's cache.
+
 Heads (torch): :func:`split_heads` ``(B, L, d) -> (B, h, L, d/h)`` and its inverse
 :func:`merge_heads`.
 
@@ -19,6 +22,7 @@ The two attention layers' ``forward`` returns ``(out, weights)``, ``weights`` No
 
 from .chunked import chunked_attention
 from .heads import merge_heads, split_heads
+from .kv_cache import KVCache, kv_cache_bytes
 from .modules import MultiHeadAttention, SelfAttention, TransformerBlock
 from .sdpa import scaled_dot_product_attention
 from .sliding_window import sliding_window_attention
@@ -31,6 +35,8 @@ __all__ = [
     "sliding_window_attention",
     "split_heads",
     "merge_heads",
+    "KVCache",
+    "kv_cache_bytes",
     "SelfAttention",
     "MultiHeadAttention",
     "TransformerBlock",
