@@ -13,6 +13,7 @@ breaks). What each chapter cost is printed (``-s``): a chapter more costs about 
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,12 @@ from selfattn_course.grading.spec.answers import Choice
 from selfattn_course.grading.spec.registry import chapter_tasks
 
 REPO = Path(__file__).resolve().parents[1]
-CHAPTERS = course.chapters(REPO)
+# SELFATTN_E2E_CHAPTERS=ch06,ch07 grades only those chapters (while writing one); unset: every one.
+CHAPTERS = [
+    chapter
+    for chapter in course.chapters(REPO)
+    if chapter in os.environ.get("SELFATTN_E2E_CHAPTERS", chapter).split(",")
+]
 
 
 def solution_notebook(chapter: str, root: Path = REPO):
@@ -53,8 +59,8 @@ def test_the_config_lists_every_chapter_in_solutions():
     found = sorted(
         path.parent.name for path in (REPO / "solutions").glob("ch[0-9][0-9]/ch[0-9][0-9].ipynb")
     )
-    assert CHAPTERS == found
-    assert len(CHAPTERS) >= 2
+    assert course.chapters(REPO) == found
+    assert len(found) >= 2
 
 
 def test_the_config_sets_directories_timeout_and_missing_cells():
