@@ -12,6 +12,12 @@ reason it gives, and the outcome:
 - a symbolic link or another special file anywhere in the folder (a link could point at the
   course's files, and copying follows it): "alice/ch02 holds a symbolic link (data.txt): ...";
   0 points;
+- a folder whose files add up to more than :data:`MAX_FOLDER_BYTES` (sizes as the file system
+  states them, nothing read; nbgrader would copy every file, a sparse one densely): "alice/ch02
+  holds 1024 MiB of files, more than 64 MiB"; 0 points;
+- anything else that makes reading the folder or the notebook fail (a notebook nested so deep
+  that the JSON parser gives up, an unreadable file): "alice/ch02 could not be read:
+  RecursionError ..."; 0 points, and the rest of the class is inspected as usual;
 - a ``chNN.ipynb`` right in the student's folder: "ch02.ipynb must be in alice/ch02/, not in
   alice/"; 0 points;
 - a folder for no chapter of the course: "ch31 is not a chapter of this course (it has ...)";
@@ -36,6 +42,8 @@ from selfattn_course.grading.classroom.course import CHAPTER, Submission
 
 #: A notebook larger than this is refused before anything reads it into memory.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+#: A chapter folder whose files add up to more than this is refused (nothing of it is read).
+MAX_FOLDER_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,11 @@ def inspect(submissions_dir: str | Path, chapters: Sequence[str]) -> Intake:
         student = student_dir.name
         for chapter_dir in _folders(student_dir):
             if CHAPTER.match(chapter_dir.name):
-                _inspect_chapter(intake, student, chapter_dir, chapters)
+                try:
+                    _inspect_chapter(intake, student, chapter_dir, chapters)
+                except Exception as error:  # one learner's folder never stops the class
+                    reason = f"{student}/{chapter_dir.name} could not be read: {_describe(error)}"
+                    intake.problems.append(Problem(student, chapter_dir.name, reason))
         for loose in sorted(student_dir.glob("ch[0-9][0-9].ipynb")):
             if loose.stem in chapters and not (student_dir / loose.stem).is_dir():
                 reason = f"{loose.name} must be in {student}/{loose.stem}/, not in {student}/"
@@ -112,6 +124,14 @@ def _inspect_chapter(intake: Intake, student: str, folder: Path, chapters: Seque
         )
         intake.problems.append(Problem(student, chapter, reason))
         return
+    size = _folder_bytes(folder)
+    if size > MAX_FOLDER_BYTES:
+        reason = (
+            f"{where} holds {size / 2**20:.0f} MiB of files, more than "
+            f"{MAX_FOLDER_BYTES // 2**20} MiB"
+        )
+        intake.problems.append(Problem(student, chapter, reason))
+        return
     expected = folder / f"{chapter}.ipynb"
     others = sorted(path.name for path in folder.glob("*.ipynb") if path.name != expected.name)
     if not expected.is_file():
@@ -132,6 +152,27 @@ def _inspect_chapter(intake: Intake, student: str, folder: Path, chapters: Seque
         intake.problems.append(Problem(student, chapter, reason, graded=True))
 
 
+def _folder_bytes(folder: Path) -> int:
+    """The sizes of every file under ``folder``, added up from ``stat`` (no file is opened).
+
+    Both the stated size and the blocks allocated count (the larger of the two), so a sparse
+    file, small on disk but copied densely, counts at its full size."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            info = path.stat()
+            total += max(info.st_size, getattr(info, "st_blocks", 0) * 512)
+    return total
+
+
+def _describe(error: BaseException) -> str:
+    """``"RecursionError: maximum recursion depth exceeded"``, on one line, at most 200 chars."""
+    text = (
+        f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
+    )
+    return text[:200]
+
+
 def notebook_error(path: str | Path) -> str | None:
     """Why the file at ``path`` is not a notebook nbgrader can read (None when it is)."""
     import nbformat
@@ -147,6 +188,8 @@ def notebook_error(path: str | Path) -> str | None:
         return f"it is not UTF-8 text (byte {error.start})"
     except json.JSONDecodeError as error:
         return f"bad JSON at line {error.lineno} column {error.colno}: {error.msg}"
+    except RecursionError:
+        return "its JSON is nested too deeply to read"
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         return "it is JSON but not a notebook (no list of cells)"
     if data.get("nbformat") != 4:

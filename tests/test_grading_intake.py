@@ -1,0 +1,90 @@
+"""Intake (selfattn_course/grading/classroom/intake.py) never lets one learner's folder stop the
+class, and refuses what it would be costly to read, from the file system's word alone.
+
+Fast: no nbgrader, no kernel; each test writes a small class by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from selfattn_course.grading.classroom import intake
+
+REPO = Path(__file__).resolve().parents[1]
+RELEASE = REPO / "exercises" / "ch01" / "ch01.ipynb"
+
+
+def hand_in(root: Path, student: str, data: bytes | None = None) -> Path:
+    """``root/<student>/ch01/ch01.ipynb`` holding ``data`` (default: the released notebook)."""
+    folder = root / student / "ch01"
+    folder.mkdir(parents=True)
+    (folder / "ch01.ipynb").write_bytes(RELEASE.read_bytes() if data is None else data)
+    return folder
+
+
+def deeply_nested_notebook(depth: int) -> bytes:
+    notebook = json.loads(RELEASE.read_text())
+    notebook["metadata"]["deep"] = "@"
+    text = json.dumps(notebook)
+    return text.replace('"@"', "[" * depth + "]" * depth).encode()
+
+
+def test_a_notebook_nested_too_deeply_for_the_json_parser_scores_0_and_the_class_goes_on(
+    tmp_path,
+):
+    hand_in(tmp_path, "deep", deeply_nested_notebook(100_000))
+    hand_in(tmp_path, "honest")
+    found = intake.inspect(tmp_path, ["ch01"])
+    assert [s.student for s in found.accepted] == ["honest"]
+    (problem,) = found.rejected
+    assert problem.student == "deep"
+    assert "nested too deeply" in problem.reason
+
+
+def test_any_error_while_reading_one_folder_becomes_that_folders_reason(tmp_path, monkeypatch):
+    hand_in(tmp_path, "alice")
+    hand_in(tmp_path, "bob")
+
+    def broken_for_alice(path):
+        if "alice" in str(path):
+            raise MemoryError("the parser ran out of memory")
+        return None
+
+    monkeypatch.setattr(intake, "notebook_error", broken_for_alice)
+    found = intake.inspect(tmp_path, ["ch01"])
+    assert [s.student for s in found.accepted] == ["bob"]
+    (problem,) = found.rejected
+    assert (
+        problem.reason == "alice/ch01 could not be read: MemoryError: the parser ran out of memory"
+    )
+
+
+def test_a_sparse_file_counts_at_its_full_size_and_is_never_read(tmp_path, monkeypatch):
+    folder = hand_in(tmp_path, "sparse")
+    with open(folder / "data.bin", "wb") as handle:  # 1 GiB stated, almost nothing on disk
+        handle.truncate(2**30)
+    read = []
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or b"")
+    found = intake.inspect(tmp_path, ["ch01"])
+    (problem,) = found.rejected
+    assert problem.reason == "sparse/ch01 holds 1024 MiB of files, more than 64 MiB"
+    assert read == []
+
+
+def test_a_folder_just_under_the_cap_is_accepted(tmp_path):
+    folder = hand_in(tmp_path, "notes")
+    size = intake.MAX_FOLDER_BYTES - os.path.getsize(folder / "ch01.ipynb") - 4096
+    with open(folder / "notes.txt", "wb") as handle:
+        handle.write(b"x" * size)
+    found = intake.inspect(tmp_path, ["ch01"])
+    assert [s.student for s in found.accepted] == ["notes"]
+
+
+@pytest.mark.parametrize("depth", [10_000, 100_000])
+def test_notebook_error_names_deep_nesting(tmp_path, depth):
+    (tmp_path / "ch01.ipynb").write_bytes(deeply_nested_notebook(depth))
+    assert intake.notebook_error(tmp_path / "ch01.ipynb") is not None
