@@ -16,7 +16,7 @@ help:
 	@echo "make test    create .venv if needed, install, lint, run every test"
 	@echo "make lint    ruff format --check and ruff check: package, tests, benchmarks, chapter cells"
 	@echo "make format  ruff format the same files, chapter and solution code cells included"
-	@echo "make test-grading-all   the bank of bad submissions on every chapter (make test: a sample)"
+	@echo "make test-grading-all   every bad and wrong submission on every chapter (make test: a sample)"
 	@echo "make book    create .venv if needed, install, build the book into _build/html"
 	@echo "make bench   time every attention variant (QUICK=1 for a short run)"
 	@echo "make bench-grading   notebooks/s of the parallel grader on 1 and 2 workers"
@@ -69,9 +69,11 @@ format: $(STAMP)
 	$(BIN)/python -m selfattn_course.authoring.cells --fix book solutions
 
 # The bank of broken and malicious submissions (tests/bad_submissions/) on every chapter, not
-# only on the sample `make test` grades.
+# only on the sample `make test` grades; and every wrong submission of tests/grading_bank/
+# graded by nbgrader (`make test` grades those that need the real pipeline, one more a chapter).
 test-grading-all: $(STAMP) sandbox-deps
-	SELFATTN_GRADING_ALL=1 $(RUN) $(BIN)/python -m pytest tests/test_grading_robustness.py
+	SELFATTN_GRADING_ALL=1 $(RUN) $(BIN)/python -m pytest tests/test_grading_robustness.py \
+		tests/test_grading_e2e.py
 
 # Offline math and Chinese text: npm ci installs what package-lock.json pins, and the book's share
 # of it goes to _extra/, which html_extra_path (_config.yml) copies to the root of _build/html.

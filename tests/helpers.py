@@ -43,6 +43,9 @@ def load_bank(chapter: str) -> dict:
     - ``delete``: the cell ids the learner deleted (optional);
     - ``loses``: the tasks (test cell ids) that must score less than full marks besides those of
       ``mistakes``; every other task keeps full marks.
+
+    An expanded entry also says whether it is ``only_mistakes`` (nothing but known mistakes, each
+    already checked in-process with its hint by tests/tasks/test_every_task.py).
     """
     path = BANK_DIR / f"{chapter}.py"
     if not path.exists():
@@ -68,7 +71,12 @@ def _expanded(chapter: str, entry: dict) -> dict:
             )
         replace[f"{name}-solution"] = found[0].source
         loses += [] if name in loses else [name]
-    return {"replace": replace, "delete": list(entry.get("delete", [])), "loses": loses}
+    return {
+        "replace": replace,
+        "delete": list(entry.get("delete", [])),
+        "loses": loses,
+        "only_mistakes": set(entry) == {"mistakes"},
+    }
 
 
 def released_course(
