@@ -456,17 +456,23 @@ def test_fork_bomb_in_one_sandbox_leaves_another_its_own_processes():
 # user may run, on the process cap, isolation between sandboxes, files and network.
 
 USERNS_CHECK = r"""
-import importlib.util, json, subprocess, sys
+import importlib.util, json, os, subprocess, sys
 spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
 sandbox = sys.modules["sandbox"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sandbox)
 config = sandbox.SandboxConfig(max_processes=32, wall_seconds=60)
+os.environ["SANDBOX_TEST_SECRET"] = "token-of-the-grader"  # in the grader's environment
 def sandboxed(code):
     return sandbox.wrap_command([sys.executable, "-c", code], config)
-bomb = subprocess.Popen(sandboxed(sys.argv[2]), stdout=subprocess.PIPE, text=True)
+bomb = subprocess.Popen(
+    sandboxed(sys.argv[2]), stdout=subprocess.PIPE, text=True, env=sandbox.launch_env()
+)
 try:
     held = bomb.stdout.readline().strip()
-    other = subprocess.run(sandboxed(sys.argv[3]), capture_output=True, text=True, timeout=60)
+    other = subprocess.run(
+        sandboxed(sys.argv[3]), capture_output=True, text=True, timeout=60,
+        env=sandbox.launch_env(),
+    )
 finally:
     bomb.kill()
     bomb.wait()
@@ -487,7 +493,19 @@ for _ in range(20):
     if pid == 0:
         os._exit(0)
     os.waitpid(pid, 0)
+def environments_read():  # every process's environment this user may read, bwrap's included
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                found.append(environ.read())
+        except OSError:
+            pass
+    return found
+environments = environments_read()
 print(json.dumps({
+    "environments_read": len(environments),
+    "secret_seen": any(b"token-of-the-grader" in text for text in environments),
     "uid": os.getuid(),
     "write_root": attempt(lambda: open("/planted", "w")),
     "write_home": attempt(lambda: open(os.path.expanduser("~/notes"), "w").close()),
@@ -547,6 +565,9 @@ def test_user_namespace_sandbox_caps_processes_per_sandbox_and_confines(tmp_path
     assert report["privileged"] is False
     assert report["held"] == "full"  # one sandbox holds all its 32 processes ...
     inner = json.loads(report["other"] or "{}")  # ... and another still forks 20 of its own
+    # bwrap (pid 1 inside, this user's) keeps the environment it started with: launch_env's
+    assert inner.pop("environments_read") >= 2  # its own and bwrap's, at least
+    assert inner.pop("secret_seen") is False
     assert inner == {
         "uid": 1000,
         "write_root": "EROFS",

@@ -234,6 +234,17 @@ def _uids_in_use() -> set[int]:
     return uids
 
 
+def launch_env() -> dict[str, str]:
+    """The environment to start :func:`wrap_command`'s command with: ``PATH`` alone.
+
+    ``--clearenv`` gives the sandboxed program none of the grader's variables, but bwrap itself
+    (pid 1 inside the sandbox, run as the grader's user when the grader is not root) keeps the
+    environment it was started with, readable in ``/proc/1/environ`` by code of the same user. So
+    bwrap is started with nothing the grader's environment may hold (a token, a password).
+    """
+    return {"PATH": os.environ.get("PATH", os.defpath)}
+
+
 def wrap_command(argv: Sequence[str], config: SandboxConfig) -> list[str]:
     """The command line that runs ``argv`` inside a sandbox made as ``config`` says.
 
@@ -242,6 +253,7 @@ def wrap_command(argv: Sequence[str], config: SandboxConfig) -> list[str]:
     must be an absolute path visible inside (e.g. ``sys.executable``). As root, the code runs as
     ``config.sandbox_uid`` (a :func:`fresh_uid` when None); files it must write (``workdir``,
     ``shared_paths``) must then belong to that uid: :class:`.SandboxedKernelManager` sees to it.
+    Start it with ``env=`` :func:`launch_env`.
     """
     argv = [str(arg) for arg in argv]
     if not argv or not os.path.isabs(argv[0]):
@@ -444,7 +456,9 @@ def sandbox_available() -> tuple[bool, str]:
         )
     probe_command = wrap_command([_tool("true")], SandboxConfig(wall_seconds=30))
     try:
-        probe = subprocess.run(probe_command, capture_output=True, text=True, timeout=60)
+        probe = subprocess.run(
+            probe_command, capture_output=True, text=True, timeout=60, env=launch_env()
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return False, f"bwrap could not be run: {error}; {UNSAFE_HINT}"
     if probe.returncode == 0:

@@ -66,6 +66,7 @@ from selfattn_course.grading.autograde.sandbox import (
     default_hidden_paths,
     default_readonly_paths,
     fresh_uid,
+    launch_env,
     require_sandbox,
     runs_privileged,
     wrap_command,
@@ -212,6 +213,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["stdin"] = subprocess.DEVNULL
         kw["stdout"] = open(self._scratch / "kernel.log", "ab")  # closed after the launch
         kw["stderr"] = subprocess.STDOUT
+        kw["env"] = launch_env()  # bwrap keeps its own environment: give it none of the grader's
         self._exit_status = self._exit_after = None
         return wrap_command(kernel_cmd, config), kw
 
@@ -350,7 +352,11 @@ def _import_problem(python: str, config: SandboxConfig) -> str | None:
     command = wrap_command([python, "-P", "-c", GRADING_IMPORTS], config)
     try:
         probe = subprocess.run(
-            command, capture_output=True, text=True, timeout=IMPORT_PROBE_SECONDS + 30
+            command,
+            capture_output=True,
+            text=True,
+            timeout=IMPORT_PROBE_SECONDS + 30,
+            env=launch_env(),
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"the sandboxed import of the package could not be run: {error}"
