@@ -88,3 +88,45 @@ def test_a_folder_just_under_the_cap_is_accepted(tmp_path):
 def test_notebook_error_names_deep_nesting(tmp_path, depth):
     (tmp_path / "ch01.ipynb").write_bytes(deeply_nested_notebook(depth))
     assert intake.notebook_error(tmp_path / "ch01.ipynb") is not None
+
+
+# --- what the instructor's terminal is shown ------------------------------------------------------
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\x9b31m\x00"
+
+
+def test_printable_defuses_every_escape_sequence_and_keeps_text():
+    from selfattn_course.grading.classroom.course import printable
+
+    shown = printable(f"alice{ESCAPES} 自注意力\tok\n")
+    assert not any(ord(char) < 32 and char not in "\t\n" for char in shown)
+    assert not any(0x7F <= ord(char) <= 0x9F for char in shown)
+    assert shown.endswith("red\ufffd31m\ufffd 自注意力\tok\n")
+
+
+def test_a_reason_written_by_a_learner_reaches_the_table_and_csv_without_control_characters():
+    from selfattn_course.grading.classroom import report
+
+    line = report._one_line({"ename": "ValueError", "evalue": f"wrong{ESCAPES}\nsecond line"})
+    assert line.startswith("ValueError: wrong\ufffd]0;owned\ufffd")
+    assert "\x1b" not in line and "\x07" not in line and "\n" not in line
+
+
+def test_the_grade_report_prints_no_control_character_a_learner_wrote(tmp_path):
+    import io
+
+    from selfattn_course.grading.classroom import report
+    from selfattn_course.grading.classroom.pipeline import ClassGrading, Summary
+
+    found = intake.Intake(tmp_path)
+    found.problems.append(intake.Problem(f"mallory{ESCAPES}", "ch01", f"no ch01.ipynb{ESCAPES}"))
+    failed = intake.Problem("eve", "ch01", f"nbgrader could not grade it: {ESCAPES}")
+    grading = ClassGrading(
+        found, Summary("1 worker"), [failed], {("eve", "ch01"): f"log line{ESCAPES}\n"}
+    )
+    out, err = io.StringIO(), io.StringIO()
+    report.report_grading(grading, tmp_path, tmp_path / "grades.csv", out=out, err=err)
+    shown = out.getvalue() + err.getvalue()
+    assert "mallory" in shown and "eve" in shown and "log line" in shown
+    assert not any(ord(char) < 32 and char not in "\t\n" for char in shown)
+    assert not any(0x7F <= ord(char) <= 0x9F for char in shown)

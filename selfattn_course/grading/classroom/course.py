@@ -19,6 +19,21 @@ from pathlib import Path
 
 from selfattn_course.grading.autograde.nbgrader_command import NbgraderCommand, run_nbgrader
 
+# Control characters, C0 and C1 (DEL included), but for newline and tab.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character but newline and tab shown as U+FFFD.
+
+    What the grader prints or writes can hold a learner's words (a folder name, an error message,
+    nbgrader's log of their notebook): an escape sequence there would drive the instructor's
+    terminal (colours, cursor moves, an OSC 8 link, a changed window title). With its ESC (or
+    C1 introducer) replaced, the rest of a sequence is plain, harmless text.
+    """
+    return _CONTROL.sub("\ufffd", text)
+
+
 CONFIG_FILE = "nbgrader_config.py"
 CHAPTER = re.compile(r"^ch\d\d$")
 ALL_CHAPTERS_GLOB = "ch[0-9][0-9]"

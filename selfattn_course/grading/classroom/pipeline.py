@@ -220,6 +220,6 @@ def _storer(
             )
             if result.log:
                 grading.logs[(result.student, result.chapter)] = result.log
-        progress.advance(f"{result.student} {result.chapter}")
+        progress.advance(course.printable(f"{result.student} {result.chapter}"))
 
     return on_result

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from selfattn_course.grading.classroom.course import printable
 from selfattn_course.grading.classroom.intake import Problem
 from selfattn_course.grading.classroom.pipeline import ClassGrading
 
@@ -107,7 +108,7 @@ def _one_line(error) -> str:
 
     name, message = str(error.get("ename", "")), str(error.get("evalue", ""))
     text = message if name == CheckFailed.__name__ else f"{name}: {message}"
-    line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    line = printable(" ".join(part.strip() for part in text.splitlines() if part.strip()))
     if len(line) > MAX_REASON_CHARS:
         line = line[: MAX_REASON_CHARS - 3].rstrip() + "..."
     return line
@@ -220,9 +221,9 @@ def report_grading(
     err = err or sys.stderr
     problems = grading.problems
     scores = gradebook_scores(course_dir, grading.intake.pairs)
-    print(format_table(scores), file=out)
+    print(printable(format_table(scores)), file=out)
     if problems:
-        print(format_problems(problems), file=out)
+        print(printable(format_problems(problems)), file=out)
     reasons = task_reasons(course_dir, grading.intake.pairs)
     print(f"per-task scores: {write_csv(scores, csv_path, problems, reasons)}", file=out)
     print(grading.summary.format(), file=out)
@@ -231,10 +232,8 @@ def report_grading(
         if log:
             tail = "".join(log.splitlines(keepends=True)[-LOG_TAIL_LINES:])
             where = f"{problem.student}/{problem.chapter}"
-            print(f"--- the end of nbgrader's log for {where} ---", file=err)
-            err.write(tail if tail.endswith("\n") else tail + "\n")
-        print(
-            f"could not grade {problem.student}/{problem.chapter}: {problem.reason}; it scores 0",
-            file=err,
-        )
+            print(printable(f"--- the end of nbgrader's log for {where} ---"), file=err)
+            err.write(printable(tail if tail.endswith("\n") else tail + "\n"))
+        where = f"{problem.student}/{problem.chapter}"
+        print(printable(f"could not grade {where}: {problem.reason}; it scores 0"), file=err)
     return 1 if grading.not_graded else 0
