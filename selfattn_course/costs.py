@@ -17,13 +17,13 @@ Counting conventions:
 layer                      FLOPs per layer         sequential steps     maximum path length
 =========================  ======================  ===================  =====================
 self-attention             ``8nd² + 4n²d``         ``1``                ``1``
-recurrent (Elman)          ``4nd²``                ``n``                ``n``
+recurrent (Elman)          ``4nd²``                ``n``                ``n - 1``
 convolution, kernel ``k``  ``2knd²``               ``1``                ``⌈(n-1)/(k-1)⌉``
 dilated convolution        ``2knd²``               ``1``                ``⌈log_k n⌉``
 =========================  ======================  ===================  =====================
 
 The path length is the number of layers a signal must cross between the two farthest positions
-(for a recurrent layer, the number of steps within the one layer).
+(for a recurrent layer, the number of steps within the one layer; Vaswani et al. write O(n)).
 """
 
 from __future__ import annotations

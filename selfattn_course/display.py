@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 def markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
     """A Markdown (GFM) table: ``header`` names the columns, each row gives one cell a column.
 
-    Cells are written with ``str()``; a ``|`` inside a cell is escaped. ``ValueError`` if a row
-    has another number of cells than the header.
+    Cells are written with ``str()``; a ``|`` inside a cell is escaped and a line break becomes a
+    space. ``ValueError`` if a row has another number of cells than the header.
 
     Example::
 
@@ -38,4 +38,6 @@ def markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -
 
 
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    # A line break (\n, \r\n or a lone \r, all line endings to CommonMark) would end the row.
+    text = str(value).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    return text.replace("|", "\\|")

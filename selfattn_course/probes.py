@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
@@ -44,7 +45,10 @@ def input_sensitivity(layer: Callable, x: torch.Tensor, position: int) -> torch.
     if not x.is_floating_point():
         raise TypeError(f"x must be floating point, got {x.dtype}")
     n = x.shape[1]
-    if not isinstance(position, int) or not -n <= position < n:
+    if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
+        raise TypeError(f"position must be an int, got {type(position).__name__} {position!r}")
+    position = int(position)
+    if not -n <= position < n:
         raise ValueError(f"position must be an int in [-{n}, {n}), got {position!r} for n = {n}")
 
     def output_at_position(inputs: torch.Tensor) -> torch.Tensor:
