@@ -62,9 +62,9 @@ c.Execute.timeout = 120
 # Where no sandbox can be made, autograde stops before grading anything and says why, unless
 # SELFATTN_UNSAFE_NO_SANDBOX=1 (`selfattn-course grade --unsafe-no-sandbox`) or
 # --SandboxedKernelManager.unsafe_no_sandbox=True: only for code you trust.
-# A cell that runs past its timeout, kills the kernel, prints past its cap or leaves processes
-# behind scores 0 for its task, with the reason in the feedback; the kernel is restarted and
-# the later tasks are graded as usual.
+# A cell that runs past its timeout, kills the kernel or leaves processes behind scores 0 for its
+# task, with the reason in the feedback; the kernel is restarted and the later tasks are graded
+# as usual. A cell that prints past its output cap keeps the first bytes and a marker, and runs on.
 c.Autograde.pre_convert_hook = (
     "selfattn_course.grading.autograde.execute.require_sandbox_before_grading"
 )

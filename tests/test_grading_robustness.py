@@ -171,6 +171,9 @@ def graded(tmp_path_factory) -> Graded:
             gradebook=str(course_dir / "gradebook.db"),
             course=str(course_dir),
             port=listener.getsockname()[1],
+            chapter=chapter,
+            learners=[f"solution-{chapter}"]
+            + [student(other, at) for other, at in RUNTIME_CASES if at == chapter],
         )
         nb = runtime_submission(chapter, course_dir, code)
         notebooks.write(nb, incoming / student(name, chapter) / chapter / f"{chapter}.ipynb")
@@ -280,7 +283,8 @@ def test_a_breakage_at_run_time_scores_0_on_its_task_and_the_later_tasks_as_usua
     }
     expected = full_marks(chapter)
     tasks, broken = tasks_of(chapter), broken_task(chapter)
-    lost = tasks[tasks.index(broken) :] if RUNTIME[name]["costs"] == "rest" else [broken]
+    costs = RUNTIME[name]["costs"]
+    lost = {"rest": tasks[tasks.index(broken) :], "task": [broken], "nothing": []}[costs]
     expected.update(dict.fromkeys(lost, 0.0))
     assert got == expected
 
@@ -291,6 +295,10 @@ def test_a_breakage_at_run_time_scores_0_on_its_task_and_the_later_tasks_as_usua
 def test_the_autograded_notebook_says_why_the_task_failed(graded, name, chapter):
     cells = autograded_cells(graded, student(name, chapter), chapter)
     task = broken_task(chapter)
+    if RUNTIME[name]["costs"] == "nothing":  # what the solution cell shows; its test passes
+        assert shows(name, stdout_of(cells[f"{task}-solution"]))
+        assert not first_error(cells[task])
+        return
     assert shows(name, first_error(cells[f"{task}-solution"]))
     assert first_error(cells[task]), "the broken task's test cell shows an error"
 
@@ -488,11 +496,23 @@ def test_after_a_dead_kernel_the_clean_cells_before_are_replayed_and_the_task_pa
 
 
 @needs_sandbox
-def test_output_past_the_cap_is_cut_with_a_marker(tmp_path):
-    nb = run_tiny(tiny("print('y' * 5000)", "print('next')"), tmp_path, max_cell_output_bytes=1000)
-    assert stdout_of(nb.cells[0]) == "y" * 1000 + "\n... output cut at 1000 bytes ...\n"
-    assert "printed more than its output limit of 1000 bytes" in first_error(nb.cells[0])
-    assert stdout_of(nb.cells[1]) == "next\n"
+def test_output_past_the_cap_is_cut_with_a_marker_and_the_cell_runs_on(tmp_path):
+    flood = "print('y' * 5000)\nprint('dropped')\nran_on = True"
+    nb = run_tiny(tiny(flood, "print(ran_on)"), tmp_path, max_cell_output_bytes=1000)
+    printed = stdout_of(nb.cells[0])
+    assert printed.startswith("y" * 1000 + "\n... output cut at 1000 bytes: this cell printed more")
+    assert "dropped" not in printed
+    assert not first_error(nb.cells[0])
+    assert stdout_of(nb.cells[1]) == "True\n"
+
+
+@needs_sandbox
+def test_an_error_after_the_output_cap_is_kept_so_a_failing_test_still_fails(tmp_path):
+    flood = "print('y' * 5000)\nraise AssertionError('wrong' * 10_000)"
+    nb = run_tiny(tiny(flood), tmp_path, max_cell_output_bytes=1000)
+    error = first_error(nb.cells[0])
+    assert error.startswith("AssertionError: wrongwrong")
+    assert len(error) < 3000  # the error's text is bounded too
 
 
 @needs_sandbox

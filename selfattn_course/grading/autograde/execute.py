@@ -11,7 +11,8 @@ code cells one by one. When a cell breaks the kernel, only that cell and its tas
 - a cell that kills the kernel (``os._exit``, a segfault, the memory cap): the grader notes why
   ("killed by signal SIGSEGV");
 - a cell that prints more than ``max_cell_output_bytes`` (or takes the notebook past
-  ``max_notebook_output_bytes``): the first bytes are kept with a marker, the kernel is killed;
+  ``max_notebook_output_bytes``): the first bytes are kept with a marker, the rest is dropped as
+  it comes, and the cell runs on and is graded as usual (an error output is always kept);
 - a cell that leaves processes running (a fork bomb): the kernel is killed, and with it every
   process of its sandbox.
 
@@ -135,12 +136,12 @@ class GradingExecute(Execute):
     ).tag(config=True)
     max_cell_output_bytes = Int(
         4 * MiB,
-        help="Output one cell may produce; past it the output is cut, the cell stopped and the "
-        "kernel restarted.",
+        help="Output one cell may keep; past it the rest of its output is dropped (a marker "
+        "says so) and the cell runs on.",
     ).tag(config=True)
     max_notebook_output_bytes = Int(
         16 * MiB,
-        help="Output the whole notebook may produce; past it, as for one cell.",
+        help="Output the whole notebook may keep; past it, as for one cell.",
     ).tag(config=True)
     max_restarts = Int(
         10, help="Kernel restarts per notebook; after that the cells left are not run."
@@ -194,7 +195,7 @@ class GradingExecute(Execute):
     async def _async_grade_notebook(self) -> None:
         self._deadline = monotonic() + self.notebook_wall_seconds
         self._notebook_output_bytes = self._cell_output_bytes = 0
-        self._output_overflow = self._cell_limit_hit = None
+        self._output_cut = self._cell_limit_hit = None
         self._restarts = 0
         self._kernel_gone: str | None = None  # why there is no kernel to run cells in
         if self.km is None:
@@ -257,7 +258,7 @@ class GradingExecute(Execute):
         """Run one cell; None when it ended on its own (with or without an error), else why the
         grader stopped it. Afterwards the kernel is alive and idle, or dead."""
         self._cell_output_bytes = 0
-        self._output_overflow: str | None = None
+        self._output_cut: str | None = None  # why this cell's output was cut, if it was
         self._cell_limit_hit: str | None = None
         try:
             await self.async_execute_cell(cell, index, store_history=True)
@@ -265,8 +266,6 @@ class GradingExecute(Execute):
             return self._stop_reason(error)
         _explain_timeout_first(cell)
         _explain_memory_error(cell, getattr(self.km, "memory_bytes", None))
-        if self._output_overflow is not None:  # the cell ended just as its output overflowed
-            return self._output_overflow
         stray = self._sandbox_process_count() - self._baseline_processes
         if stray > 0:
             return (
@@ -276,8 +275,6 @@ class GradingExecute(Execute):
         return None
 
     def _stop_reason(self, error: Exception) -> str:
-        if self._output_overflow is not None:
-            return self._output_overflow
         if self._cell_limit_hit is not None:
             return self._cell_limit_hit
         if isinstance(error, CellTimeoutError):
@@ -386,10 +383,16 @@ class GradingExecute(Execute):
         }
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep a cell's outputs under the byte caps; past one, cut and stop the cell."""
-        if self._output_overflow is not None:
+        """Keep a cell's outputs under the byte caps; past one, keep the first bytes and a
+        marker, drop the rest and let the cell run on. An error is always kept (trimmed to
+        :data:`MAX_ERROR_CHARS` per field): it is what scores a test cell 0."""
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "error":
+            trimmed = dict(msg, content=_bounded_error(content))
+            return super().output(outs, trimmed, display_id, cell_index)
+        if self._output_cut is not None:
             return None
-        size = _content_bytes(msg.get("content", {}))
+        size = _content_bytes(content)
         cell_room = self.max_cell_output_bytes - self._cell_output_bytes
         notebook_room = self.max_notebook_output_bytes - self._notebook_output_bytes
         if size <= min(cell_room, notebook_room):
@@ -403,20 +406,22 @@ class GradingExecute(Execute):
         )
         room = max(0, min(cell_room, notebook_room))
         if msg["msg_type"] == "stream" and room > 0:
-            head = dict(msg, content=dict(msg["content"], text=msg["content"]["text"][:room]))
+            head = dict(msg, content=dict(content, text=content["text"][:room]))
             super().output(outs, head, display_id, cell_index)
+        self._cell_output_bytes += room
         self._notebook_output_bytes += room
-        self._output_overflow = (
-            f"{what} printed more than its output limit of {_size(cap)}; the output was cut "
-            "there, the cell stopped and the kernel restarted"
+        self._output_cut = f"{what} printed more than its output limit of {_size(cap)}"
+        self.log.warning(
+            "Cell %d: %s; the rest of its output was dropped", cell_index, self._output_cut
         )
         outs.append(
             NotebookNode(
-                output_type="stream", name="stdout", text=f"\n... output cut at {_size(cap)} ...\n"
+                output_type="stream",
+                name="stdout",
+                text=f"\n... output cut at {_size(cap)}: {self._output_cut}; the rest of this "
+                "cell's output was not kept (the cell ran on, and is graded as usual) ...\n",
             )
         )
-        if self.task_poll_for_reply is not None:
-            self.task_poll_for_reply.cancel()  # async_execute_cell raises DeadKernelError
         return None
 
     def _sandbox_process_count(self) -> int:
@@ -470,6 +475,23 @@ def _explain_memory_error(cell: NotebookNode, memory_bytes: int | None) -> None:
                 *output.get("traceback", [])[:-1],
                 f"MemoryError: {output['evalue']}",
             ]
+
+
+#: Characters kept of an error's ``evalue`` and of each of its last traceback lines.
+MAX_ERROR_CHARS = 2000
+#: Traceback lines kept of an error (the last ones, where the error is).
+MAX_TRACEBACK_LINES = 30
+
+
+def _bounded_error(content: dict) -> dict:
+    """An error message's content with its value and traceback cut to bounded sizes."""
+    traceback = [str(line)[:MAX_ERROR_CHARS] for line in content.get("traceback", [])]
+    return dict(
+        content,
+        ename=str(content.get("ename", ""))[:200],
+        evalue=str(content.get("evalue", ""))[:MAX_ERROR_CHARS],
+        traceback=traceback[-MAX_TRACEBACK_LINES:],
+    )
 
 
 def _content_bytes(content: dict) -> int:

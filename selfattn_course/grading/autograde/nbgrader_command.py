@@ -85,5 +85,9 @@ def run_nbgrader(
 
 
 def students_not_graded(log: str) -> list[tuple[str, str]]:
-    """``(student, chapter)`` of each submission nbgrader's log says it could not grade."""
+    """``(student, chapter)`` of each submission nbgrader's log says it could not grade.
+
+    For reports only (the benchmarks print it): a learner's output can reach nbgrader's log, so
+    the grader decides whether a unit was graded from the folder nbgrader leaves
+    (:func:`selfattn_course.grading.classroom.units.grade_units`), never from this text."""
     return [(found["student"], found["chapter"]) for found in _NOT_GRADED.finditer(log)]

@@ -28,7 +28,6 @@ from pathlib import Path
 from selfattn_course.grading.autograde.nbgrader_command import (
     UNSAFE_ENVIRONMENT_VARIABLE,
     run_nbgrader,
-    students_not_graded,
 )
 from selfattn_course.grading.classroom.course import CONFIG_FILE, Submission
 
@@ -171,7 +170,6 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
         # Several: the scratch course holds only them (``--student`` takes a glob, not a list).
         only = ["--student", units[0].student] if len(units) == 1 else []
         command = run_nbgrader(root, ["autograde", chapter, *only], env=env)
-        refused = {student for student, _ in students_not_graded(command.log)}
         results = [
             UnitResult(u.student, chapter, u.files_sha256, ok=False, log=command.log) for u in units
         ]
@@ -180,9 +178,10 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
             autograded = root / "autograded" / result.student / chapter
             if autograded.is_dir():
                 result.autograded = read_folder(autograded)
+            # Decided from what nbgrader left, never from its log (a learner's output can reach
+            # the log): on any failure nbgrader removes the unit's autograded/ folder.
             result.ok = (
                 command.returncode >= 0  # not killed: a killed run may have stored half a unit
-                and result.student not in refused
                 and bool(result.grades)
                 and bool(result.autograded)
             )
