@@ -33,7 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
-from traitlets import Integer, List
+from traitlets import Integer, List, Unicode
 
 #: Where the draw travels from StartTrustedChecks to VerifyTrustedChecks.
 RESOURCES_KEY = "selfattn_course"
@@ -48,11 +48,30 @@ class StartTrustedChecks(NbGraderPreprocessor):
         help="Seed of every grading run (default None: a fresh random seed for each notebook). "
         "Set it to repeat a run: the seed used is in each autograded notebook's metadata.",
     ).tag(config=True)
+    devices = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        help="Devices the hidden cases run on (default None: those a grading kernel can use: "
+        "the CPU alone inside the sandbox, which shows no GPU device; every device of this "
+        "machine without a sandbox).",
+    ).tag(config=True)
+
+    def kernel_devices(self) -> list[str] | None:
+        """:attr:`devices`, else ``["cpu"]`` where kernels run sandboxed, else None (all here).
+
+        The draw's devices must be those the learner's kernel has: the kernel builds the hidden
+        cases on each of them, and a device it lacks would leave the task without a result."""
+        if self.devices is not None:
+            return list(self.devices)
+        from selfattn_course.grading.autograde.execute import GradingKernelManager
+
+        return ["cpu"] if GradingKernelManager(parent=self).sandboxed else None
 
     def preprocess(self, nb, resources):
         from selfattn_course.grading.verdicts.payload import GradingDraw
 
-        draw = GradingDraw.fresh(self.seed)
+        draw = GradingDraw.fresh(self.seed, self.kernel_devices())
         folder = resources.get("metadata", {}).get("path") or "."
         state = resources.setdefault(RESOURCES_KEY, {})
         state["draw"] = draw
