@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class NbgraderCommand:
     args: list[str]
     returncode: int
     log: str
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -64,9 +66,11 @@ def run_nbgrader(
     *,
     env: Mapping[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
+    timeout: float | None = None,
 ) -> NbgraderCommand:
     """Run ``python -m nbgrader *args`` in ``course_dir`` with :func:`tool_env` (and ``env`` on
-    top); ``on_line`` sees each log line as it comes."""
+    top); ``on_line`` sees each log line as it comes. Past ``timeout`` seconds the process is
+    killed (its sandboxed kernels die with it) and the result says ``timed_out``."""
     process = subprocess.Popen(
         [sys.executable, "-m", "nbgrader", *args],
         cwd=str(course_dir),
@@ -75,13 +79,28 @@ def run_nbgrader(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    expired = threading.Event()
+
+    def kill() -> None:
+        expired.set()
+        process.kill()
+
+    timer = threading.Timer(timeout, kill) if timeout is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     lines = []
     assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
-        if on_line is not None:
-            on_line(line)
-    return NbgraderCommand(list(args), process.wait(), "".join(lines))
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+        returncode = process.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return NbgraderCommand(list(args), returncode, "".join(lines), timed_out=expired.is_set())
 
 
 def students_not_graded(log: str) -> list[tuple[str, str]]:

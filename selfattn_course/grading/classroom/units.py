@@ -29,7 +29,12 @@ from selfattn_course.grading.autograde.nbgrader_command import (
     UNSAFE_ENVIRONMENT_VARIABLE,
     run_nbgrader,
 )
-from selfattn_course.grading.classroom.course import CONFIG_FILE, Submission
+from selfattn_course.grading.classroom.course import CONFIG_FILE, Submission, load_config
+
+#: Seconds nbgrader may spend on one unit beyond the notebook's own wall-clock cap
+#: (``c.GradingExecute.notebook_wall_seconds``): its start, the gradebook, the verdicts. A batch
+#: gets ``len(units)`` times (cap + this); past it nbgrader is killed and each unit retried alone.
+UNIT_OVERHEAD_SECONDS = 120
 
 #: Most units graded by one ``nbgrader autograde`` process (see :func:`make_batches`).
 MAX_BATCH = 8
@@ -169,7 +174,10 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
         # One learner: name it, so that its process can be told apart (the fault tests do).
         # Several: the scratch course holds only them (``--student`` takes a glob, not a list).
         only = ["--student", units[0].student] if len(units) == 1 else []
-        command = run_nbgrader(root, ["autograde", chapter, *only], env=env)
+        wall = _notebook_wall_seconds(root) + UNIT_OVERHEAD_SECONDS
+        command = run_nbgrader(
+            root, ["autograde", chapter, *only], env=env, timeout=wall * len(units)
+        )
         results = [
             UnitResult(u.student, chapter, u.files_sha256, ok=False, log=command.log) for u in units
         ]
@@ -188,7 +196,12 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
             if result.ok:
                 result.log = ""
             else:
-                result.reason = _failure_reason(command.returncode, command.log)
+                result.reason = (
+                    f"its grading ran past the time limit of {wall * len(units):g} s "
+                    f"({len(units)} notebook{'s' if len(units) != 1 else ''}) and was stopped"
+                    if command.timed_out
+                    else _failure_reason(command.returncode, command.log)
+                )
     seconds = (time.perf_counter() - started) / len(units)
     for result in results:
         result.seconds = seconds
@@ -214,6 +227,15 @@ def _read_scratch_grades(root: Path, results: Sequence[UnitResult]) -> None:
                     )
                 for comment in notebook.comments:
                     result.comments[(notebook.name, comment.name)] = comment.auto_comment
+
+
+def _notebook_wall_seconds(course_dir: Path) -> float:
+    """``c.GradingExecute.notebook_wall_seconds`` of the course's config (600 if unset)."""
+    from selfattn_course.grading.autograde.execute import GradingExecute
+
+    configured = load_config(course_dir).GradingExecute.get("notebook_wall_seconds")
+    default = GradingExecute.class_traits()["notebook_wall_seconds"].default_value
+    return float(default if configured is None else configured)
 
 
 def _failure_reason(returncode: int, log: str) -> str:

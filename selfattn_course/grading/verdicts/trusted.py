@@ -343,19 +343,28 @@ def _stopped_at(outputs: Iterable[Any]) -> str | None:
 
 
 def hidden_lines(notebook: Any) -> list[str]:
-    """The lines of every hidden-test region (delimiters included), stripped: text that must not
-    reach a learner."""
-    lines = []
+    """The lines of every hidden-test region (delimiters included), stripped, each once: text
+    that must not reach a learner.
+
+    Only test cells (graded, not solutions) are read: they are the instructor's (nbgrader puts
+    their source back before grading), so the list stays as short as the course's hidden tests,
+    and scrubbing an output costs time in proportion to its length. A region a learner writes in
+    a cell of their own hides nothing of the course's.
+    """
+    lines: dict[str, None] = {}
     for cell in notebook.get("cells", []):
+        meta = nbgrader_meta(cell)
+        if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
         inside = False
         for line in cell.get("source", "").splitlines():
             if HIDDEN_BEGIN in line:
                 inside = True
             if inside and line.strip():
-                lines.append(line.strip())
+                lines[line.strip()] = None
             if HIDDEN_END in line:
                 inside = False
-    return lines
+    return list(lines)
 
 
 def hide_hidden_tests(source: str) -> str:
