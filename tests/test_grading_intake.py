@@ -130,3 +130,13 @@ def test_the_grade_report_prints_no_control_character_a_learner_wrote(tmp_path):
     assert "mallory" in shown and "eve" in shown and "log line" in shown
     assert not any(ord(char) < 32 and char not in "\t\n" for char in shown)
     assert not any(0x7F <= ord(char) <= 0x9F for char in shown)
+
+
+def test_a_cell_of_more_than_256_kib_of_source_is_refused_with_its_size(tmp_path):
+    notebook = json.loads(RELEASE.read_text())
+    notebook["cells"][1]["source"] = "x = 1\n" * 100_000  # 600,000 bytes
+    hand_in(tmp_path, "bulky", json.dumps(notebook).encode())
+    (problem,) = intake.inspect(tmp_path, ["ch01"]).rejected
+    assert problem.reason == (
+        "ch01.ipynb is not a valid notebook: cell 2 holds 586 KiB of source, more than 256 KiB"
+    )

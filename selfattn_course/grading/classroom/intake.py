@@ -4,8 +4,8 @@ A submission is ``<student>/<chNN>/<chNN>.ipynb``. What else :func:`inspect` may
 reason it gives, and the outcome:
 
 - a ``chNN.ipynb`` that is not a notebook (bad JSON, not nbformat 4, larger than
-  :data:`MAX_NOTEBOOK_BYTES`): "ch02.ipynb is not a valid notebook: bad JSON at line 150 column
-  5: ..."; 0 points;
+  :data:`MAX_NOTEBOOK_BYTES`, a cell's source larger than :data:`MAX_CELL_SOURCE_BYTES`):
+  "ch02.ipynb is not a valid notebook: bad JSON at line 150 column 5: ..."; 0 points;
 - no ``chNN.ipynb`` but another notebook: "no ch02.ipynb (found ch02-Copy1.ipynb): name it
   ch02.ipynb"; 0 points;
 - no notebook at all: "no ch02.ipynb in alice/ch02"; 0 points;
@@ -40,8 +40,12 @@ from pathlib import Path
 from selfattn_course.grading.autograde.plain_files import unsafe_entries
 from selfattn_course.grading.classroom.course import CHAPTER, Submission
 
-#: A notebook larger than this is refused before anything reads it into memory.
-MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+#: A notebook larger than this is refused before anything reads it into memory (a graded one
+#: keeps at most 16 MiB of outputs: c.GradingExecute.max_notebook_output_bytes).
+MAX_NOTEBOOK_BYTES = 32 * 1024 * 1024
+#: A cell whose source is larger than this is refused (the course's cells hold a few KiB; a
+#: 4 MiB code cell made nbgrader's own process use 2.8 GiB while it checked the notebook).
+MAX_CELL_SOURCE_BYTES = 256 * 1024
 #: A chapter folder whose files add up to more than this is refused (nothing of it is read).
 MAX_FOLDER_BYTES = 64 * 1024 * 1024
 
@@ -194,6 +198,14 @@ def notebook_error(path: str | Path) -> str | None:
         return "it is JSON but not a notebook (no list of cells)"
     if data.get("nbformat") != 4:
         return f"it is nbformat {data.get('nbformat')!r}; Jupyter's is 4"
+    for number, cell in enumerate(data["cells"], start=1):
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        size = len(("".join(source) if isinstance(source, list) else str(source)).encode())
+        if size > MAX_CELL_SOURCE_BYTES:
+            return (
+                f"cell {number} holds {size / 1024:.0f} KiB of source, more than "
+                f"{MAX_CELL_SOURCE_BYTES // 1024} KiB"
+            )
     try:
         nbformat.validate(nbformat.reads(raw.decode("utf-8"), as_version=4))
     except Exception as error:  # nbformat raises several kinds
