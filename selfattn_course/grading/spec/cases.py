@@ -31,6 +31,12 @@ import torch
 DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
 
 
+def plain_numbers(name: str, **values: int | float) -> Case:
+    """A case of plain numbers, for a task whose function takes sizes and returns a count:
+    ``plain_numbers("n = 2, d = 3", n=2, d=3)`` calls ``fn(2, 3)``."""
+    return Case(name, dict(values))
+
+
 @dataclass(frozen=True)
 class Case:
     """One call of a learner's function: ``fn(*args.values(), **kwargs)``."""

@@ -22,22 +22,11 @@ import math
 from selfattn_course.grading.spec import AnswerTask, Case, FunctionTask, Mistake, Property
 from selfattn_course.grading.spec.answers import Number
 from selfattn_course.grading.spec.calls import returns_number
+from selfattn_course.grading.spec.cases import plain_numbers
+from selfattn_course.grading.spec.predicates import positive, whole_number
 
 MIB = 2**20
 GIB = 2**30
-
-
-def _sizes(name: str, **values: int) -> Case:
-    """A case of plain numbers: ``_sizes("n = 2, d = 3", n=2, d=3)``."""
-    return Case(name, dict(values))
-
-
-def _whole_number(value: float, _inputs) -> bool:
-    return float(value) == int(value)
-
-
-def _positive(value: float, _inputs) -> bool:
-    return value > 0
 
 
 # --- tasks 1 and 2: attention_flops, rnn_flops ----------------------------------------------------
@@ -51,12 +40,12 @@ def attention_flops(n: int, d: int) -> int:
 def _flops_hidden(_devices) -> list[Case]:
     """The hidden sizes of both FLOP counts (plain numbers: the same on every device)."""
     return [
-        _sizes("n = d = 512, where the mixing equals the Elman cost", n=512, d=512),
-        _sizes("n = 1, d = 4096: one token", n=1, d=4096),
-        _sizes("n = 4096, d = 64: mixing dominates", n=4096, d=64),
-        _sizes("n = 3, d = 1000: projections dominate", n=3, d=1000),
-        _sizes("n = 32768, d = 4096: a long context, about 2·10¹³ FLOPs", n=32768, d=4096),
-        _sizes("n = 1, d = 1", n=1, d=1),
+        plain_numbers("n = d = 512, where the mixing equals the Elman cost", n=512, d=512),
+        plain_numbers("n = 1, d = 4096: one token", n=1, d=4096),
+        plain_numbers("n = 4096, d = 64: mixing dominates", n=4096, d=64),
+        plain_numbers("n = 3, d = 1000: projections dominate", n=3, d=1000),
+        plain_numbers("n = 32768, d = 4096: a long context, about 2·10¹³ FLOPs", n=32768, d=4096),
+        plain_numbers("n = 1, d = 1", n=1, d=1),
     ]
 
 
@@ -72,9 +61,9 @@ ATTENTION_FLOPS = FunctionTask(
         """,
     reference=attention_flops,
     visible_cases=lambda: [
-        _sizes("by hand: n = 2, d = 3 gives 8·2·9 + 4·4·3 = 192", n=2, d=3),
-        _sizes("one token of width 1: n = 1, d = 1", n=1, d=1),
-        _sizes("a short sequence, wide model: n = 128, d = 768", n=128, d=768),
+        plain_numbers("by hand: n = 2, d = 3 gives 8·2·9 + 4·4·3 = 192", n=2, d=3),
+        plain_numbers("one token of width 1: n = 1, d = 1", n=1, d=1),
+        plain_numbers("a short sequence, wide model: n = 128, d = 768", n=128, d=768),
     ],
     hidden_cases=_flops_hidden,
     mistakes=(
@@ -124,8 +113,8 @@ RNN_FLOPS = FunctionTask(
         """,
     reference=rnn_flops,
     visible_cases=lambda: [
-        _sizes("by hand: n = 2, d = 3 gives 4·2·9 = 72", n=2, d=3),
-        _sizes("n = 128, d = 768", n=128, d=768),
+        plain_numbers("by hand: n = 2, d = 3 gives 4·2·9 = 72", n=2, d=3),
+        plain_numbers("n = 128, d = 768", n=128, d=768),
     ],
     hidden_cases=_flops_hidden,
     mistakes=(
@@ -171,8 +160,8 @@ CROSSOVER_LENGTH = AnswerTask(
     answer_type=Number(rtol=0.0, atol=0.0),
     expected=_crossover_length(CROSSOVER_WIDTH),
     properties=(
-        Property("n is a whole number of tokens", _whole_number),
-        Property("n is positive", _positive),
+        Property("n is a whole number of tokens", whole_number),
+        Property("n is positive", positive),
     ),
     mistakes=(
         Mistake(
@@ -212,30 +201,32 @@ WEIGHTS_MIB = FunctionTask(
         """,
     reference=weights_mib,
     visible_cases=lambda: [
-        _sizes(
+        plain_numbers(
             "by hand: B = 1, H = 12, n = 512, float32 gives 12 MiB",
             batch=1,
             heads=12,
             n=512,
             bytes_per_number=4,
         ),
-        _sizes(
+        plain_numbers(
             "B = 2, H = 8, n = 1024, 16-bit numbers", batch=2, heads=8, n=1024, bytes_per_number=2
         ),
     ],
     hidden_cases=lambda _devices: [
-        _sizes("B = 8, H = 16, n = 4096, float32", batch=8, heads=16, n=4096, bytes_per_number=4),
-        _sizes(
+        plain_numbers(
+            "B = 8, H = 16, n = 4096, float32", batch=8, heads=16, n=4096, bytes_per_number=4
+        ),
+        plain_numbers(
             "B = 3, H = 5, n = 100, float64 (not a power of two)",
             batch=3,
             heads=5,
             n=100,
             bytes_per_number=8,
         ),
-        _sizes(
+        plain_numbers(
             "length 1: B = 1, H = 1, n = 1, one byte", batch=1, heads=1, n=1, bytes_per_number=1
         ),
-        _sizes(
+        plain_numbers(
             "B = 1, H = 32, n = 32768, bfloat16", batch=1, heads=32, n=32768, bytes_per_number=2
         ),
     ],
@@ -286,7 +277,7 @@ KV_CACHE_GIB = FunctionTask(
         """,
     reference=kv_cache_gib,
     visible_cases=lambda: [
-        _sizes(
+        plain_numbers(
             "by hand: 32 layers, n = 4096, d_model = 4096, 16-bit gives "
             "2·32·4096·4096·2 bytes = 2 GiB",
             layers=32,
@@ -294,7 +285,7 @@ KV_CACHE_GIB = FunctionTask(
             d_model=4096,
             bytes_per_number=2,
         ),
-        _sizes(
+        plain_numbers(
             "12 layers, n = 512, d_model = 768, float32",
             layers=12,
             n=512,
@@ -303,24 +294,24 @@ KV_CACHE_GIB = FunctionTask(
         ),
     ],
     hidden_cases=lambda _devices: [
-        _sizes(
+        plain_numbers(
             "80 layers, n = 32768, d_model = 8192, 16-bit",
             layers=80,
             n=32768,
             d_model=8192,
             bytes_per_number=2,
         ),
-        _sizes(
+        plain_numbers(
             "one layer, one token, width 1, one byte", layers=1, n=1, d_model=1, bytes_per_number=1
         ),
-        _sizes(
+        plain_numbers(
             "40 layers, n = 1000, d_model = 5120, float32",
             layers=40,
             n=1000,
             d_model=5120,
             bytes_per_number=4,
         ),
-        _sizes(
+        plain_numbers(
             "6 layers, n = 3, d_model = 512, 8-bit", layers=6, n=3, d_model=512, bytes_per_number=1
         ),
     ],
@@ -376,8 +367,8 @@ LONGEST_CONTEXT = AnswerTask(
     answer_type=Number(rtol=0.0, atol=0.0),
     expected=CONTEXT_THAT_FITS,
     properties=(
-        Property("the context is a whole number of tokens", _whole_number),
-        Property("the context is positive", _positive),
+        Property("the context is a whole number of tokens", whole_number),
+        Property("the context is positive", positive),
     ),
     mistakes=(
         Mistake(

@@ -25,18 +25,8 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Choice, Numbers
 from selfattn_course.grading.spec.calls import returns_number
-
-#: Torch's ready-made convolutions: a from-scratch convolution may not call them.
-CONV_BUILTINS: tuple[str, ...] = (
-    "torch.nn.functional.conv1d",  # the same object as torch.conv1d
-    "torch.nn.functional.conv2d",
-    "torch.nn.functional.conv3d",
-    "torch.nn.functional.conv_transpose1d",
-    "torch.convolution",
-    "torch.nn.Conv1d.forward",
-    "torch.nn.Conv2d.forward",
-)
-
+from selfattn_course.grading.spec.predicates import at_least_one
+from selfattn_course.grading.verdicts.forbid import CONV_BUILTINS
 
 # --- task 1: conv1d -------------------------------------------------------------------------------
 
@@ -212,10 +202,6 @@ def _receptive_hidden(_devices) -> list[Case]:
     ]
 
 
-def _at_least_one(value, _inputs) -> bool:
-    return float(value) >= 1
-
-
 RECEPTIVE_FIELD = FunctionTask(
     id="ch06.receptive_field",
     title="the receptive field of a convolution stack",
@@ -233,7 +219,7 @@ RECEPTIVE_FIELD = FunctionTask(
         _layers("k = 3, dilations 1 and 3", 3, [1, 3]),
     ],
     hidden_cases=_receptive_hidden,
-    properties=(Property("an output sees at least its own position", _at_least_one),),
+    properties=(Property("an output sees at least its own position", at_least_one),),
     mistakes=(
         Mistake(
             "you left out the position itself: each layer adds (k - 1)·dilation positions to "

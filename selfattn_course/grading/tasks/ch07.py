@@ -32,27 +32,9 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Number
 from selfattn_course.grading.spec.calls import returns_number
-
-#: What the convolution task may not call: torch's convolutions, functional and module.
-CONV_BUILTINS: tuple[str, ...] = (
-    "torch.nn.functional.conv1d",
-    "torch.nn.functional.conv2d",
-    "torch.nn.Conv1d.forward",
-)
-
-
-def _sizes(name: str, **values: int) -> Case:
-    """A case of plain numbers: ``_sizes("n = 2, d = 3", n=2, d=3)``."""
-    return Case(name, dict(values))
-
-
-def _whole_number(value: float, _inputs) -> bool:
-    return float(value) == int(value)
-
-
-def _positive(value: float, _inputs) -> bool:
-    return value > 0
-
+from selfattn_course.grading.spec.cases import plain_numbers
+from selfattn_course.grading.spec.predicates import positive, whole_number
+from selfattn_course.grading.verdicts.forbid import CONV_BUILTINS
 
 # --- task 1: conv1d_flops -------------------------------------------------------------------------
 
@@ -75,14 +57,14 @@ CONV1D_FLOPS = FunctionTask(
         """,
     reference=conv1d_flops,
     visible_cases=lambda: [
-        _sizes("by hand: n = 2, d = 3, k = 1 gives 2·1·2·9 = 36", n=2, d=3, k=1),
-        _sizes("n = 512, d = 256, k = 3", n=512, d=256, k=3),
+        plain_numbers("by hand: n = 2, d = 3, k = 1 gives 2·1·2·9 = 36", n=2, d=3, k=1),
+        plain_numbers("n = 512, d = 256, k = 3", n=512, d=256, k=3),
     ],
     hidden_cases=lambda _devices: [
-        _sizes("n = 4096, d = 512, k = 7", n=4096, d=512, k=7),
-        _sizes("one position of width 1, k = 1", n=1, d=1, k=1),
-        _sizes("n = 1000, d = 3, k = 5: width smaller than the kernel", n=1000, d=3, k=5),
-        _sizes("n = 7, d = 1024, k = 3", n=7, d=1024, k=3),
+        plain_numbers("n = 4096, d = 512, k = 7", n=4096, d=512, k=7),
+        plain_numbers("one position of width 1, k = 1", n=1, d=1, k=1),
+        plain_numbers("n = 1000, d = 3, k = 5: width smaller than the kernel", n=1000, d=3, k=5),
+        plain_numbers("n = 7, d = 1024, k = 3", n=7, d=1024, k=3),
     ],
     mistakes=(
         Mistake(
@@ -126,7 +108,7 @@ CONV2D_FLOPS = FunctionTask(
         """,
     reference=conv2d_flops,
     visible_cases=lambda: [
-        _sizes(
+        plain_numbers(
             "by hand: 2 x 2 image, k = 1, 3 -> 5 channels gives 2·4·1·3·5 = 120",
             height=2,
             width=2,
@@ -134,15 +116,17 @@ CONV2D_FLOPS = FunctionTask(
             c_in=3,
             c_out=5,
         ),
-        _sizes(
+        plain_numbers(
             "a ResNet stage: 56 x 56, k = 3, 64 -> 64", height=56, width=56, k=3, c_in=64, c_out=64
         ),
     ],
     hidden_cases=lambda _devices: [
-        _sizes("224 x 224, k = 7, 3 -> 64", height=224, width=224, k=7, c_in=3, c_out=64),
-        _sizes("not square: 10 x 30, k = 5, 8 -> 16", height=10, width=30, k=5, c_in=8, c_out=16),
-        _sizes("one pixel, k = 1, 1 -> 1", height=1, width=1, k=1, c_in=1, c_out=1),
-        _sizes("14 x 14, k = 3, 512 -> 256", height=14, width=14, k=3, c_in=512, c_out=256),
+        plain_numbers("224 x 224, k = 7, 3 -> 64", height=224, width=224, k=7, c_in=3, c_out=64),
+        plain_numbers(
+            "not square: 10 x 30, k = 5, 8 -> 16", height=10, width=30, k=5, c_in=8, c_out=16
+        ),
+        plain_numbers("one pixel, k = 1, 1 -> 1", height=1, width=1, k=1, c_in=1, c_out=1),
+        plain_numbers("14 x 14, k = 3, 512 -> 256", height=14, width=14, k=3, c_in=512, c_out=256),
     ],
     mistakes=(
         Mistake(
@@ -190,8 +174,8 @@ MIXING_CROSSOVER = AnswerTask(
     answer_type=Number(rtol=0.0, atol=0.0),
     expected=_mixing_crossover(CROSSOVER_WIDTH, CROSSOVER_KERNEL),
     properties=(
-        Property("n is a whole number of tokens", _whole_number),
-        Property("n is positive", _positive),
+        Property("n is a whole number of tokens", whole_number),
+        Property("n is positive", positive),
     ),
     mistakes=(
         Mistake(
@@ -357,7 +341,7 @@ WEIGHTS_OVER_ACTIVATIONS = AnswerTask(
         """,
     answer_type=Number(rtol=1e-6, atol=0.0),
     expected=_weights_over_activations(RATIO_HEADS, RATIO_LENGTH, RATIO_WIDTH),
-    properties=(Property("the ratio is positive", _positive),),
+    properties=(Property("the ratio is positive", positive),),
     mistakes=(
         Mistake(
             "every head has its own n x n weights: multiply by the number of heads",

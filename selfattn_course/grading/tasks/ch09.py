@@ -32,22 +32,10 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Number
 from selfattn_course.grading.spec.calls import returns_number
+from selfattn_course.grading.spec.cases import plain_numbers
+from selfattn_course.grading.spec.predicates import positive, whole_number
 from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
 from selfattn_course.masks import causal_mask
-
-
-def _sizes(name: str, **values: int) -> Case:
-    """A case of plain numbers: ``_sizes("layers = 2", layers=2, ...)``."""
-    return Case(name, dict(values))
-
-
-def _whole_number(value: float, _inputs) -> bool:
-    return float(value) == int(value)
-
-
-def _positive(value: float, _inputs) -> bool:
-    return value > 0
-
 
 # --- task 1: kv_cache_bytes_per_token -------------------------------------------------------------
 
@@ -64,7 +52,7 @@ def kv_cache_bytes_per_token(
 
 
 def _model(name: str, layers, heads, kv_heads, head_dim, bytes_per_number) -> Case:
-    return _sizes(
+    return plain_numbers(
         name,
         layers=layers,
         heads=heads,
@@ -98,7 +86,7 @@ KV_CACHE_BYTES_PER_TOKEN = FunctionTask(
         _model("one layer, one head of width 1, one byte", 1, 1, 1, 1, 1),
         _model("12 layers, 12 heads of 64, float64", 12, 12, 12, 64, 8),
     ],
-    properties=(Property("the size is a whole number of bytes", _whole_number),),
+    properties=(Property("the size is a whole number of bytes", whole_number),),
     mistakes=(
         Mistake(
             "the cache holds keys *and* values: two vectors per layer and key/value head",
@@ -151,8 +139,8 @@ EQUAL_COST_POSITION = AnswerTask(
     answer_type=Number(rtol=0.0, atol=0.0),
     expected=_equal_cost_position(EQUAL_COST_WIDTH),
     properties=(
-        Property("t is a whole number of tokens", _whole_number),
-        Property("t is positive", _positive),
+        Property("t is a whole number of tokens", whole_number),
+        Property("t is positive", positive),
     ),
     mistakes=(
         Mistake(
@@ -334,8 +322,8 @@ STEPS_TO_VANISH = AnswerTask(
     answer_type=Number(rtol=0.0, atol=0.0),
     expected=_steps_to_vanish(DECAY_PER_STEP, VANISHED_FRACTION),
     properties=(
-        Property("t is a whole number of steps", _whole_number),
-        Property("t is positive", _positive),
+        Property("t is a whole number of steps", whole_number),
+        Property("t is positive", positive),
     ),
     mistakes=(
         Mistake(

@@ -31,6 +31,7 @@ from selfattn_course.grading.spec import (
 )
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.calls import returns_number
+from selfattn_course.grading.spec.cases import plain_numbers
 from selfattn_course.grading.spec.task import default_tolerances
 
 
@@ -445,10 +446,6 @@ def message_passing_flops(num_nodes: int, num_edges: int, d: int) -> int:
     return 2 * num_edges * d + 2 * num_nodes * d**2
 
 
-def _flop_sizes(name: str, **values: int) -> Case:
-    return Case(name, dict(values))
-
-
 MESSAGE_PASSING_FLOPS = FunctionTask(
     id="ch11.message_passing_flops",
     title="the FLOPs of a message-passing layer",
@@ -464,29 +461,31 @@ MESSAGE_PASSING_FLOPS = FunctionTask(
         """,
     reference=message_passing_flops,
     visible_cases=lambda: [
-        _flop_sizes(
+        plain_numbers(
             "by hand: n = 3, |E| = 4, d = 2 gives 2·4·2 + 2·3·4 = 40",
             num_nodes=3,
             num_edges=4,
             d=2,
         ),
-        _flop_sizes(
+        plain_numbers(
             "a sparse graph: n = 1000, |E| = 10000, d = 64", num_nodes=1000, num_edges=10000, d=64
         ),
     ],
     hidden_cases=lambda _devices: [
-        _flop_sizes("no edges: the transforms alone", num_nodes=50, num_edges=0, d=16),
-        _flop_sizes(
+        plain_numbers("no edges: the transforms alone", num_nodes=50, num_edges=0, d=16),
+        plain_numbers(
             "the complete graph, self loops: |E| = n²", num_nodes=300, num_edges=90000, d=32
         ),
-        _flop_sizes("one node, one self loop, d = 1", num_nodes=1, num_edges=1, d=1),
-        _flop_sizes(
+        plain_numbers("one node, one self loop, d = 1", num_nodes=1, num_edges=1, d=1),
+        plain_numbers(
             "a large sparse graph: 2.4 million nodes, 62 million edges, d = 128",
             num_nodes=2_449_029,
             num_edges=61_859_140,
             d=128,
         ),
-        _flop_sizes("wide features: n = 7, |E| = 12, d = 4096", num_nodes=7, num_edges=12, d=4096),
+        plain_numbers(
+            "wide features: n = 7, |E| = 12, d = 4096", num_nodes=7, num_edges=12, d=4096
+        ),
     ],
     mistakes=(
         Mistake(

@@ -34,6 +34,18 @@ ATTENTION_BUILTINS: tuple[str, ...] = (
     "torch.nn.MultiheadAttention.forward",
 )
 
+#: What a convolution "from scratch" may not call: torch's convolutions, functional and module
+#: (``torch.conv1d`` is the same object as ``torch.nn.functional.conv1d``).
+CONV_BUILTINS: tuple[str, ...] = (
+    "torch.nn.functional.conv1d",
+    "torch.nn.functional.conv2d",
+    "torch.nn.functional.conv3d",
+    "torch.nn.functional.conv_transpose1d",
+    "torch.convolution",
+    "torch.nn.Conv1d.forward",
+    "torch.nn.Conv2d.forward",
+)
+
 
 class ForbiddenCall(CheckFailed):
     """A forbidden function was called; the message names it and the task's rule."""
