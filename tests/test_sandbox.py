@@ -166,6 +166,13 @@ def fill_tmp():  # files smaller than max_file_bytes, more than tmpfs_bytes in a
     for number in range({tmpfs_files}):
         write(f"/tmp/part{{number}}.bin", "x" * {tmpfs_file})
 results["fill_tmp"] = attempt(fill_tmp)
+def fill_work():  # the same, in the working directory (the notebook's folder)
+    for number in range({tmpfs_files}):
+        write(f"fill{{number}}.bin", "x" * {tmpfs_file})
+results["fill_work"] = attempt(fill_work)
+for name in os.listdir("."):
+    if name.startswith("fill"):
+        os.remove(name)
 results["write_large_file"] = attempt(lambda: write("large.bin", "x" * {file_overflow}))
 results["uid"] = os.getuid()
 results["env_leak"] = os.environ.get("SANDBOX_TEST_SECRET")
@@ -254,7 +261,12 @@ def test_kernel_works_in_a_copy_of_its_notebook_folder(probe, course):
     assert probe["cwd"] == WORKDIR_INSIDE
     assert probe["read_own_data"] == "data contents\n"
     assert probe["write_own_folder"] == "ok"
-    assert probe["host_notebook_dir"] == ["data.txt"]  # out.txt went to the scratch copy
+    assert probe["host_notebook_dir"] == ["data.txt"]  # out.txt went to the sandbox's copy
+
+
+@needs_bwrap
+def test_the_working_folder_is_private_and_size_capped_so_the_hosts_disk_never_fills(probe):
+    assert probe["fill_work"] == "ENOSPC"  # past tmpfs_bytes, in memory, not on the host
 
 
 @needs_bwrap

@@ -5,9 +5,12 @@ A sandboxed command sees a private, mostly empty file system and nothing else of
 - read-only: the system (``/usr``, ``/lib*``, a few files of ``/etc``), the Python installation
   (``sys.prefix``, ``sys.base_prefix``), the ``selfattn_course`` package, and whatever
   :attr:`SandboxConfig.readonly_paths` adds;
-- read-write: :attr:`SandboxConfig.workdir` (a scratch copy of the notebook's folder) at
-  :data:`WORKDIR_INSIDE`, which is also the working directory, and the
-  :attr:`SandboxConfig.shared_paths` at their own place (the kernel's connection folder);
+- read-write: the working directory :data:`WORKDIR_INSIDE`, a private in-memory folder of
+  :attr:`SandboxConfig.tmpfs_bytes` into which the sandbox first copies the files of
+  :attr:`SandboxConfig.workdir` (a scratch copy of the notebook's folder, mounted read-only at
+  :data:`WORKDIR_SOURCE_INSIDE`): whatever the code writes there fills its own folder, never the
+  host's disk; and the :attr:`SandboxConfig.shared_paths` at their own place (the kernel's
+  connection folder);
 - private and size-capped (:attr:`SandboxConfig.tmpfs_bytes` each): ``/tmp``, ``$HOME``
   (:data:`HOME_INSIDE`), ``/dev/shm``;
 - everything else is absent. The course folder, ``solutions/``, the gradebook, other students'
@@ -68,6 +71,8 @@ MiB = 1 << 20
 
 HOME_INSIDE = "/home/student"
 WORKDIR_INSIDE = f"{HOME_INSIDE}/work"
+#: Where the host's ``workdir`` is mounted read-only, to be copied into :data:`WORKDIR_INSIDE`.
+WORKDIR_SOURCE_INSIDE = "/run/notebook-folder"
 UID_INSIDE = 1000  # the uid the code sees when the sandbox makes a user namespace
 
 # Fresh uids for sandboxes started by root: far above any real account (and above the ranges
@@ -98,6 +103,8 @@ HELPERS = {
     "choom": "util-linux",
     "setpriv": "util-linux",
     "timeout": "coreutils",
+    "cp": "coreutils",
+    "sh": "dash",
 }
 INSTALL_HINT = (
     "install bubblewrap and util-linux: `sudo apt-get install bubblewrap util-linux` "
@@ -158,8 +165,9 @@ class SandboxConfig:
     - ``max_file_bytes``: largest file it may write (``RLIMIT_FSIZE``).
     - ``tmpfs_bytes``: size of each private in-memory folder: ``/tmp``, ``$HOME``, ``/dev/shm``.
     - ``cpu_threads``: ``OMP_NUM_THREADS`` and friends (a hint to numpy and torch, not a cap).
-    - ``workdir``: host folder mounted read-write at :data:`WORKDIR_INSIDE`, the working
-      directory; None for none (the working directory is then ``$HOME``).
+    - ``workdir``: host folder whose files are copied into :data:`WORKDIR_INSIDE`, the working
+      directory (an in-memory folder of ``tmpfs_bytes``; the host folder is never written);
+      None for none (the working directory is then ``$HOME``).
     - ``shared_paths``: host folders mounted read-write at their own place.
     - ``readonly_paths``: host paths visible read-only (default :func:`default_readonly_paths`).
     - ``hidden_paths``: host folders shown empty and read-only where a visible path contains
@@ -264,6 +272,9 @@ def wrap_command(argv: Sequence[str], config: SandboxConfig) -> list[str]:
         uid = config.sandbox_uid if config.sandbox_uid is not None else fresh_uid()
         command += [_tool("setpriv"), f"--reuid={uid}", f"--regid={uid}"]
         command += ["--clear-groups", "--inh-caps=-all", "--"]
+    if config.workdir is not None:  # as the sandbox's user, so the copies are its own
+        copy = f'{_tool("cp")} -R {WORKDIR_SOURCE_INSIDE}/. {WORKDIR_INSIDE}/ && exec "$@"'
+        command += [_tool("sh"), "-c", copy, "sh"]
     command += [_tool("choom"), "-n", "1000", "--", _tool("prlimit")]
     command += [
         f"--as={config.memory_bytes}",
@@ -416,7 +427,8 @@ def _mount_args(config: SandboxConfig) -> list[str]:
                 mounts.bind("/dev/null", path)
 
     if config.workdir is not None:
-        mounts.bind(config.workdir, WORKDIR_INSIDE, writable=True)
+        mounts.tmpfs(WORKDIR_INSIDE, size=config.tmpfs_bytes, perms="0777")
+        mounts.bind(config.workdir, WORKDIR_SOURCE_INSIDE)
     for path in config.shared_paths:
         mounts.bind(path, path, writable=True)
 
