@@ -68,6 +68,8 @@ c.Execute.timeout = 120
 c.Autograde.pre_convert_hook = (
     "selfattn_course.grading.autograde.execute.require_sandbox_before_grading"
 )
+# A learner nbgrader adds while grading gets their id as first name (formgrader: not "None, None").
+c.Autograde.post_convert_hook = "selfattn_course.grading.autograde.execute.name_unnamed_learners"
 c.SandboxedKernelManager.unsafe_no_sandbox = os.environ.get("SELFATTN_UNSAFE_NO_SANDBOX") == "1"
 c.SandboxedKernelManager.memory_bytes = 2 * 1024**3  # address space of each process
 c.SandboxedKernelManager.max_processes = 256  # processes and threads of one kernel

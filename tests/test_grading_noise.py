@@ -7,7 +7,8 @@
 - traitlets warns ``Config option 'display_data_priority' not recognized by 'HideHiddenTests'``
   on every feedback run (nbconvert's HTML exporter sets it for every preprocessor);
 - a learner with a submission who was never added shows as "None, None" in the formgrader: the
-  grading pipeline adds each with its id as first name.
+  grading pipeline adds each with its id as first name, and so does the course's
+  ``post_convert_hook`` after a plain ``nbgrader autograde``.
 """
 
 from __future__ import annotations
@@ -136,3 +137,23 @@ def test_every_learner_found_gets_a_name_and_an_instructors_names_stay(course_di
         "frank": ("Frank", "Lee"),
         "gina": ("gina", None),
     }
+
+
+def test_after_plain_nbgrader_autograde_the_hook_names_every_unnamed_learner(
+    course_dir, monkeypatch
+):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from selfattn_course.grading.autograde.execute import name_unnamed_learners
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    assert config.Autograde.post_convert_hook.endswith(".execute.name_unnamed_learners")
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+        gradebook.update_or_create_student("ian")  # as nbgrader autograde adds a learner
+        gradebook.update_or_create_student("jo", last_name="Smith")
+    monkeypatch.chdir(course_dir)  # nbgrader runs in the course folder: its gradebook
+    name_unnamed_learners(assignment="ch01", student="*", notebooks=[])
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+        names = {s.id: (s.first_name, s.last_name) for s in gradebook.students}
+    assert names["ian"] == ("ian", None)
+    assert names["jo"] == (None, "Smith")

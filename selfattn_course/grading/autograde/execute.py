@@ -101,6 +101,23 @@ def require_sandbox_before_grading(**_hook_arguments: Any) -> None:
         _stop(problem)
 
 
+def name_unnamed_learners(**_hook_arguments: Any) -> None:
+    """nbgrader's ``Autograde.post_convert_hook``: every learner of the gradebook with no name
+    gets their id as first name, so the formgrader lists "alice" where it showed "None, None".
+
+    ``nbgrader autograde`` adds a learner it grades for the first time with no name;
+    ``selfattn-course grade`` names them itself, and this does the same for plain ``nbgrader
+    autograde`` and the formgrader's Autograde button. An instructor's names stay.
+    """
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    with Gradebook(CourseDirectory(config=_running_config()).db_url) as gradebook:
+        for learner in gradebook.students:
+            if learner.first_name is None and learner.last_name is None:
+                gradebook.update_or_create_student(learner.id, first_name=learner.id)
+
+
 def grading_import_problem(config: Any) -> str | None:
     """Why the sandboxed kernels ``config`` (a traitlets ``Config``: the course's) makes could
     not import ``selfattn_course`` and its tasks, with the folder and the fix; None when they
