@@ -157,3 +157,14 @@ def test_after_plain_nbgrader_autograde_the_hook_names_every_unnamed_learner(
         names = {s.id: (s.first_name, s.last_name) for s in gradebook.students}
     assert names["ian"] == ("ian", None)
     assert names["jo"] == (None, "Smith")
+
+
+def test_the_course_config_is_json_serializable_as_the_formgrader_shows_it():
+    """formgrader --debug logs "Formgrader config is not serializable" when ``json.dumps`` fails
+    on its config: nothing of the course's may be a class, a function or a lazy value."""
+    import json
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    assert json.loads(json.dumps(config))["Autograde"]["post_convert_hook"]
