@@ -13,7 +13,8 @@ Decoding (torch): :class:`KVCache`, one layer's keys and values of the positions
 and :func:`kv_cache_bytes`, the memory of a whole model's cache.
 
 Heads (torch): :func:`split_heads` ``(B, L, d) -> (B, h, L, d/h)`` and its inverse
-:func:`merge_heads`.
+:func:`merge_heads`; :func:`repeat_kv_heads` for grouped-query attention (also
+``scaled_dot_product_attention(..., enable_gqa=True)``).
 
 Modules (torch): :class:`SelfAttention`, :class:`MultiHeadAttention`, :class:`TransformerBlock`.
 The two attention layers' ``forward`` returns ``(out, weights)``, ``weights`` None unless
@@ -21,7 +22,7 @@ The two attention layers' ``forward`` returns ``(out, weights)``, ``weights`` No
 """
 
 from .chunked import chunked_attention
-from .heads import merge_heads, split_heads
+from .heads import merge_heads, repeat_kv_heads, split_heads
 from .kv_cache import KVCache, kv_cache_bytes
 from .modules import MultiHeadAttention, SelfAttention, TransformerBlock
 from .sdpa import scaled_dot_product_attention
@@ -35,6 +36,7 @@ __all__ = [
     "sliding_window_attention",
     "split_heads",
     "merge_heads",
+    "repeat_kv_heads",
     "KVCache",
     "kv_cache_bytes",
     "SelfAttention",

@@ -8,13 +8,22 @@ A layer of width ``d_model`` with ``h`` heads gives head ``t`` the block of feat
 
 A reshape alone, ``(B, L, d) -> (B, h, L, d_k)``, would run without an error and mix positions
 between heads: the transpose is what keeps every token's features together.
+
+Grouped-query attention (Ainslie et al., 2023; multi-query attention, Shazeer, 2019, is one
+group) gives the ``h`` query heads only ``h_kv`` key/value heads, ``h_kv`` dividing ``h``: query
+head ``t`` uses key/value head ``t // (h / h_kv)``. :func:`repeat_kv_heads` repeats each
+key/value head that many times, so that plain multi-head attention computes it.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-__all__ = ["split_heads", "merge_heads"]
+from .. import _arrays as A
+from .._arrays import Array
+
+__all__ = ["split_heads", "merge_heads", "repeat_kv_heads"]
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -45,3 +54,29 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"x must have shape (B, h, L, d_k), got shape {tuple(x.shape)}")
     batch, heads, length, head_dim = x.shape
     return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
+
+
+def repeat_kv_heads(x: Array, num_heads: int) -> Array:
+    """``(..., h_kv, L, d) -> (..., h, L, d)``: each key/value head repeated ``h / h_kv`` times
+    in a row, so that query head ``t`` meets key/value head ``t // (h / h_kv)`` (grouped-query
+    attention; ``h_kv = 1`` is multi-query attention, ``h_kv = h`` returns ``x`` as it is).
+
+    NumPy in, NumPy out; torch in, torch out (a copy, like ``repeat_interleave``).
+
+    Raises:
+        ValueError: ``x`` has fewer than 3 dims, or its head count ``h_kv`` does not divide
+            ``num_heads``.
+    """
+    A.check_array("x", x, min_ndim=3)
+    kv_heads = x.shape[-3]
+    if num_heads < 1 or num_heads % kv_heads:
+        raise ValueError(
+            f"the key/value heads must divide the query heads: x of shape "
+            f"{A.shape_str(x.shape)} has {kv_heads} heads (dim -3), num_heads={num_heads}"
+        )
+    groups = num_heads // kv_heads
+    if groups == 1:
+        return x
+    if A.is_tensor(x):
+        return x.repeat_interleave(groups, dim=-3)
+    return np.repeat(x, groups, axis=-3)

@@ -32,6 +32,7 @@ import torch
 from .. import _arrays as A
 from .._arrays import Array
 from ..masks import causal_mask
+from .heads import repeat_kv_heads
 from .softmax import softmax
 
 
@@ -100,6 +101,7 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     return_weights: bool = False,
     generator: torch.Generator | np.random.Generator | int | None = None,
+    enable_gqa: bool = False,
 ):
     """Attention ``softmax(q kᵀ · scale + bias, masked) v``, the course's reference.
 
@@ -116,11 +118,18 @@ def scaled_dot_product_attention(
         return_weights: also return the attention weights (after dropout).
         generator: randomness for dropout: a ``torch.Generator`` for tensors; a
             ``numpy.random.Generator`` or an int seed for arrays.
+        enable_gqa: grouped-query attention, as torch's ``enable_gqa``: ``q`` is
+            ``(..., h, Lq, d)`` and ``k``, ``v`` have ``h_kv`` heads, ``(..., h_kv, Lk, d)``,
+            ``h_kv`` dividing ``h``; query head ``t`` attends with key/value head
+            ``t // (h / h_kv)`` (:func:`~selfattn_course.attention.heads.repeat_kv_heads`).
+            With ``h_kv = h`` it is multi-head attention.
 
     Returns:
         ``out`` of shape ``(..., Lq, dv)``, or ``(out, weights)`` with weights ``(..., Lq, Lk)``.
         A query row with no allowed key gets weights 0 and output 0 (never NaN).
     """
+    if enable_gqa:
+        k, v = _grouped_keys_and_values(q, k, v)
     score_shape = check_qkv(q, k, v)
     check_mask_and_bias(q, mask, bias, score_shape)
     if not 0.0 <= dropout_p < 1.0:
@@ -135,6 +144,24 @@ def scaled_dot_product_attention(
         weights = dropout(weights, dropout_p, generator)
     out = weights @ v  # (..., Lq, dv)
     return (out, weights) if return_weights else out
+
+
+def _grouped_keys_and_values(q: Array, k: Array, v: Array) -> tuple[Array, Array]:
+    """``k`` and ``v`` with their ``h_kv`` heads repeated to ``q``'s ``h`` (``enable_gqa``)."""
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        A.check_array(name, x, min_ndim=3, floating=True)
+    if k.shape[-3] != v.shape[-3]:
+        raise ValueError(
+            f"k and v must have the same number of heads (dim -3): k has shape "
+            f"{A.shape_str(k.shape)}, v has shape {A.shape_str(v.shape)}"
+        )
+    heads = q.shape[-3]
+    if heads % k.shape[-3]:
+        raise ValueError(
+            f"with enable_gqa the key/value heads must divide the query heads (dim -3): q has "
+            f"shape {A.shape_str(q.shape)}, k has shape {A.shape_str(k.shape)}"
+        )
+    return repeat_kv_heads(k, heads), repeat_kv_heads(v, heads)
 
 
 def dropout(weights: Array, p: float, generator=None) -> Array:
