@@ -7,7 +7,10 @@ code cells one by one. When a cell breaks the kernel, only that cell and its tas
 
 - a cell that raises an error: nothing special, the error is the cell's output;
 - a cell that runs past ``timeout`` (``c.Execute.timeout``, per cell) is interrupted; if the
-  kernel ignores the interrupt (a loop that ignores SIGINT) the grader kills the kernel;
+  kernel ignores the interrupt (a loop that ignores SIGINT) the grader kills the kernel. When the
+  sandbox's threads spent more of that time waiting for a CPU than running (another notebook, or
+  another program, held the machine: Linux's per-task ``schedstat``), the timeout is not the
+  learner's: the notebook is marked :data:`STARVED_KEY` in its metadata and graded again;
 - a cell that kills the kernel (``os._exit``, a segfault, the memory cap): the grader notes why
   ("killed by signal SIGSEGV");
 - a cell that prints more than ``max_cell_output_bytes`` (or takes the notebook past
@@ -56,6 +59,13 @@ from selfattn_course.grading.autograde.plain_files import unsafe_entries
 from selfattn_course.grading.autograde.sandbox import MiB, SandboxUnavailable
 from selfattn_course.grading.autograde.sandbox_kernel import SandboxedKernelManager
 from selfattn_course.grading.notebooks import nbgrader_meta
+
+#: Metadata key of an autograded notebook one of whose cells timed out while starved of CPU:
+#: the list of the reasons. :mod:`selfattn_course.grading.classroom.units` grades it again.
+STARVED_KEY = "selfattn_course_starved"
+#: A timed-out cell counts as starved when its sandbox waited for a CPU longer than it ran and
+#: for at least this share of the cell's time limit.
+STARVED_SHARE = 0.25
 
 #: ``ename`` of the error output on a cell the grader stopped (timeout, dead kernel, output cap).
 CELL_STOPPED = "CellStopped"
@@ -277,6 +287,7 @@ class GradingExecute(Execute):
         self._cell_output_bytes = 0
         self._output_cut: str | None = None  # why this cell's output was cut, if it was
         self._cell_limit_hit: str | None = None
+        self._cell_schedstat = self._sandbox_schedstat()
         try:
             await self.async_execute_cell(cell, index, store_history=True)
         except (CellTimeoutError, DeadKernelError) as error:
@@ -385,6 +396,7 @@ class GradingExecute(Execute):
             )
             raise CellTimeoutError.error_from_timeout_and_cell("Notebook time limit", timeout, cell)
         self.log.warning("Cell past its %s s limit: interrupting the kernel", timeout)
+        self._note_starvation(timeout)
         assert self.km is not None
         await ensure_async(self.km.interrupt_kernel())
         return {
@@ -441,12 +453,55 @@ class GradingExecute(Execute):
         )
         return None
 
+    def _note_starvation(self, timeout: float) -> None:
+        """Record in the notebook's metadata that the cell timed out starved of CPU, if it did."""
+        ran, waited = (
+            now - then
+            for now, then in zip(self._sandbox_schedstat(), self._cell_schedstat, strict=True)
+        )
+        if not starved(ran, waited, timeout):
+            return
+        reason = (
+            f"a cell ran past its {timeout:g} s limit while the machine was too busy: its "
+            f"sandbox waited {waited:.1f} s for a CPU and ran {ran:.1f} s"
+        )
+        self.log.warning("%s; the notebook will be graded again", reason)
+        self.nb.metadata.setdefault(STARVED_KEY, []).append(reason)
+
+    def _sandbox_schedstat(self) -> tuple[float, float]:
+        """Seconds every thread of the sandbox has run, and waited runnable for a CPU, so far
+        (Linux ``/proc/<pid>/task/<tid>/schedstat``; (0, 0) where unknown)."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is None or not os.path.isdir("/proc"):
+            return 0.0, 0.0
+        ran = waited = 0
+        for pid in {process.pid, *_descendants(process.pid)}:
+            try:
+                tasks = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+                        run_ns, wait_ns, *_ = stat.read().split()
+                except (OSError, ValueError):
+                    continue
+                ran, waited = ran + int(run_ns), waited + int(wait_ns)
+        return ran / 1e9, waited / 1e9
+
     def _sandbox_process_count(self) -> int:
         """Processes the kernel and its sandbox hold now (zombies aside); 0 where unknown."""
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
         if process is None or not os.path.isdir("/proc"):
             return 0
         return len(_descendants(process.pid))
+
+
+def starved(ran: float, waited: float, timeout: float) -> bool:
+    """Whether a cell that timed out was starved of CPU: its sandbox's threads waited, runnable,
+    longer than they ran, and for at least :data:`STARVED_SHARE` of the time limit. A cell that
+    sleeps neither runs nor waits (not starved); one that loops alone mostly runs."""
+    return waited > ran and waited >= STARVED_SHARE * timeout
 
 
 def _descendants(root: int) -> set[int]:

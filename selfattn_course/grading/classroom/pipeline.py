@@ -64,7 +64,8 @@ class Summary:
 @dataclass
 class ClassGrading:
     """What :func:`grade_class` did: the intake, the summary, the units whose grading failed
-    (each a :class:`~.intake.Problem` that scores 0) and nbgrader's log of each of those."""
+    (each a :class:`~.intake.Problem` that scores 0; or, with ``graded=True``, a remark on a unit
+    graded twice while the machine was too busy) and nbgrader's log of each failed one."""
 
     intake: Intake
     summary: Summary
@@ -80,7 +81,7 @@ class ClassGrading:
     @property
     def not_graded(self) -> list[Problem]:
         """What scores 0 because it was not graded: rejected by the intake, or failed."""
-        return [*self.intake.rejected, *self.failed]
+        return [*self.intake.rejected, *(problem for problem in self.failed if not problem.graded)]
 
 
 def grade_folder(
@@ -204,7 +205,7 @@ def _storer(
     summary = grading.summary
 
     def on_result(result: UnitResult, attempt: int) -> None:
-        if not result.ok and attempt < ATTEMPTS:
+        if result.worth_retrying and attempt < ATTEMPTS:
             summary.retried += 1
             return
         writer.store(result, None if in_place else units[result.name].files)
@@ -213,6 +214,9 @@ def _storer(
         summary.chapter_seconds[result.chapter] = chapter_total + result.seconds
         if result.ok:
             summary.graded += 1
+            if result.starved is not None:  # twice: kept, and the instructor is told
+                remark = f"graded twice while the machine was too busy ({result.starved})"
+                grading.failed.append(Problem(result.student, result.chapter, remark, graded=True))
         else:
             summary.failed += 1
             grading.failed.append(

@@ -57,11 +57,12 @@ def _after_batch(
     on_result: OnResult,
     resubmit: Callable[[list[Unit], int], None],
 ) -> None:
-    """The retry rule, shared by the pools: a unit that failed gets one more attempt, alone.
+    """The retry rule, shared by the pools: a unit that failed, or was graded starved of CPU,
+    gets one more attempt, alone.
     ``results`` are the batch's, in its order (as :func:`.grade_units` returns them)."""
     for unit, result in zip(batch, results, strict=True):
         on_result(result, batch_attempt)
-        if not result.ok and batch_attempt < ATTEMPTS:
+        if result.worth_retrying and batch_attempt < ATTEMPTS:
             resubmit([unit], batch_attempt + 1)
 
 

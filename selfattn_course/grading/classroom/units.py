@@ -86,6 +86,14 @@ class UnitResult:
     seconds: float = 0.0
     reason: str | None = None
     log: str = ""
+    #: Why a unit graded as usual should be graded again: a cell timed out while the machine
+    #: was too busy (:data:`~selfattn_course.grading.autograde.execute.STARVED_KEY`).
+    starved: str | None = None
+
+    @property
+    def worth_retrying(self) -> bool:
+        """Failed, or graded while starved of CPU: either way not the learner's doing."""
+        return not self.ok or self.starved is not None
 
     @property
     def name(self) -> str:
@@ -186,6 +194,7 @@ def grade_units(units: Sequence[Unit], context: GradingContext) -> list[UnitResu
             autograded = root / "autograded" / result.student / chapter
             if autograded.is_dir():
                 result.autograded = read_folder(autograded)
+                result.starved = _starved_reason(result.autograded)
             # Decided from what nbgrader left, never from its log (a learner's output can reach
             # the log): on any failure nbgrader removes the unit's autograded/ folder.
             result.ok = (
@@ -227,6 +236,23 @@ def _read_scratch_grades(root: Path, results: Sequence[UnitResult]) -> None:
                     )
                 for comment in notebook.comments:
                     result.comments[(notebook.name, comment.name)] = comment.auto_comment
+
+
+def _starved_reason(autograded: dict[str, bytes]) -> str | None:
+    """The first reason an autograded notebook of the unit gives for a cell starved of CPU."""
+    import json
+
+    from selfattn_course.grading.autograde.execute import STARVED_KEY
+
+    for name, data in autograded.items():
+        if name.endswith(".ipynb"):
+            try:
+                reasons = json.loads(data).get("metadata", {}).get(STARVED_KEY)
+            except (ValueError, AttributeError):
+                continue
+            if reasons:
+                return str(reasons[0])
+    return None
 
 
 def _notebook_wall_seconds(course_dir: Path) -> float:
