@@ -18,6 +18,9 @@ Relative (the score of query ``i`` and key ``j`` depends on ``j - i``):
 - :func:`apply_rope` - rotary position embedding: rotate ``q`` and ``k`` so that ``q·k``
   depends only on ``i - j`` (Su et al. 2021, "RoFormer: Enhanced Transformer with Rotary
   Position Embedding").
+- :func:`rope_ntk_base` - the larger base of NTK-aware RoPE scaling, to run a RoPE model on
+  ``scale`` times its trained length (fractional ``positions`` of :func:`apply_rope` give
+  position interpolation instead).
 - :func:`alibi_slopes` and :func:`alibi_bias` - a fixed linear penalty on distance per head
   (Press et al. 2022, "Train Short, Test Long: Attention with Linear Biases Enables Input Length
   Extrapolation").
@@ -47,6 +50,7 @@ __all__ = [
     "relative_position_bucket",
     "RelativePositionBias",
     "apply_rope",
+    "rope_ntk_base",
     "alibi_slopes",
     "alibi_bias",
 ]
@@ -487,6 +491,45 @@ def _stack_last(a: Array, b: Array) -> Array:
 
 def _concat_last(a: Array, b: Array) -> Array:
     return torch.cat([a, b], dim=-1) if A.is_tensor(a) else np.concatenate([a, b], axis=-1)
+
+
+def rope_ntk_base(dim: int, scale: float, *, base: float = 10000.0) -> float:
+    """The base of NTK-aware RoPE scaling: ``base · scale^(d / (d - 2))``.
+
+    To run a RoPE model on ``scale`` times the length it was trained on, NTK-aware scaling (a
+    2023 community proposal, refined by YaRN: Peng et al. 2024, "YaRN: Efficient Context Window
+    Extension of Large Language Models") raises the base instead of dividing the positions. The
+    frequencies become ``θ'_i = base'^(-2i/d)``: the fastest pair (``i = 0``) keeps
+    ``θ_0 = 1``, and the slowest (``i = d/2 - 1``) is slowed by exactly ``scale``:
+
+    .. math::
+
+        \\theta'_{d/2-1} = (b\\, s^{d/(d-2)})^{-(d-2)/d} = \\theta_{d/2-1} / s .
+
+    Pass the result as ``apply_rope(x, base=rope_ntk_base(d, s))``. Position interpolation
+    (Chen et al. 2023) instead passes ``positions / s`` and slows every pair by ``s``.
+
+    Args:
+        dim: the rotated width ``d``, an even integer ``>= 4`` (for ``d = 2`` the only pair is
+            the fastest one and no base slows it).
+        scale: ``s >= 1``, the ratio of the new length to the trained one.
+        base: the trained base, 10000 by default.
+
+    Returns:
+        The new base, a float ``>= base``.
+
+    Raises:
+        ValueError: ``dim`` odd or below 4, ``scale < 1``, ``base <= 0``.
+    """
+    dim = _check_even_dim("dim", dim)
+    if dim < 4:
+        raise ValueError(f"dim must be at least 4 for NTK-aware scaling, got dim={dim}")
+    base = _check_base(base)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"scale must be a number, got {type(scale).__name__}")
+    if not scale >= 1:
+        raise ValueError(f"scale must be at least 1 (a longer context), got {scale}")
+    return base * float(scale) ** (dim / (dim - 2))
 
 
 # --- ALiBi --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from selfattn_course.encodings import (
     alibi_slopes,
     apply_rope,
     relative_position_bucket,
+    rope_ntk_base,
     sinusoidal,
 )
 from selfattn_course.masks import causal_mask
@@ -690,3 +691,39 @@ def test_alibi_bias_rejects_bad_input(args, error, words):
     with pytest.raises(error) as info:
         alibi_bias(*args)
     assert words in str(info.value)
+
+
+# --- rope_ntk_base ------------------------------------------------------------------------
+
+
+def test_rope_ntk_base_by_hand_for_d_4():
+    # d = 4: base' = base · s^(4/2) = 10000 · 2² = 40000
+    assert rope_ntk_base(4, 2) == pytest.approx(40000.0)
+
+
+@pytest.mark.parametrize("dim, scale", [(8, 2.0), (64, 4), (128, 8.0)])
+def test_rope_ntk_base_slows_the_slowest_pair_by_scale_and_keeps_the_fastest(dim, scale):
+    exponents = np.arange(0, dim, 2) / dim
+    theta = 10000.0**-exponents
+    theta_ntk = rope_ntk_base(dim, scale) ** -exponents
+    assert theta_ntk[0] == theta[0] == 1.0
+    assert theta_ntk[-1] == pytest.approx(theta[-1] / scale, rel=1e-12)
+    assert np.all(theta_ntk <= theta)
+
+
+def test_rope_ntk_base_of_scale_1_is_the_base():
+    assert rope_ntk_base(16, 1, base=500.0) == 500.0
+
+
+@pytest.mark.parametrize(
+    "args, error, words",
+    [
+        ((3, 2.0), ValueError, "even"),
+        ((2, 2.0), ValueError, "at least 4"),
+        ((8, 0.5), ValueError, "at least 1"),
+        ((8, "2"), TypeError, "number"),
+    ],
+)
+def test_rope_ntk_base_rejects_bad_input(args, error, words):
+    with pytest.raises(error, match=words):
+        rope_ntk_base(*args)
