@@ -27,10 +27,13 @@ function                      shape                   True where
 ``causal_mask``               ``(Lq, Lk)``            ``j <= i``
 ``segment_mask``              ``(B, L, L)``           ``i`` and ``j`` share a segment
 ``sliding_window_mask``       ``(L, L)``              ``|i - j| <= w`` (causal: ``0 <= i - j <= w``)
+``prefix_lm_mask``            ``(L, L)``              ``j <= i`` or ``j < prefix``
 ============================  ======================  =========================================
 
 :func:`combine` ANDs any of these together with broadcasting, e.g. a decoder's
 ``combine(key_padding_to_attention(valid), causal_mask(L))`` has shape ``(B, 1, L, L)``.
+:func:`additive_mask` turns any of them into the float form (0 = keep, -inf = block) that torch's
+``attn_mask`` also accepts.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ __all__ = [
     "causal_mask",
     "segment_mask",
     "sliding_window_mask",
+    "prefix_lm_mask",
     "combine",
+    "additive_mask",
 ]
 
 
@@ -240,6 +245,45 @@ def sliding_window_mask(
     return offset.abs() <= window
 
 
+def prefix_lm_mask(length: int, prefix: int, *, device=None) -> torch.Tensor:
+    """The mask of a prefix language model: the prefix is read both ways, the rest causally.
+
+    .. math::
+
+        \\text{mask}[i, j] = (j \\le i) \\lor (j < p)
+
+    Every query sees the whole prefix of ``p`` tokens (the "input", e.g. a prompt or a source
+    sentence) and, past it, the keys up to itself (the "target"). Used by UniLM's
+    sequence-to-sequence objective and by T5's prefix-LM variant. ``prefix=0`` is the causal mask,
+    ``prefix=length`` the full (encoder) mask.
+
+    Args:
+        length: sequence length ``L >= 0`` (queries and keys).
+        prefix: ``p``, with ``0 <= p <= L``.
+        device: where to build the mask; ``None`` means the CPU.
+
+    Returns:
+        ``(L, L)`` ``torch.bool`` tensor.
+
+    Raises:
+        ValueError: ``length`` or ``prefix`` is negative, or ``prefix > length``.
+
+    Example::
+
+        >>> prefix_lm_mask(4, 2).int()
+        tensor([[1, 1, 0, 0],
+                [1, 1, 0, 0],
+                [1, 1, 1, 0],
+                [1, 1, 1, 1]], dtype=torch.int32)
+    """
+    length = A.check_int("length", length, minimum=0)
+    prefix = A.check_int("prefix", prefix, minimum=0)
+    if prefix > length:
+        raise ValueError(f"prefix must be at most length={length}, got prefix={prefix}")
+    keys = torch.arange(length, device=device)[None, :]
+    return causal_mask(length, device=device) | (keys < prefix)
+
+
 def combine(*masks: Array | None) -> Array | None:
     """AND boolean masks together, with NumPy broadcasting: allowed only where all allow.
 
@@ -273,6 +317,38 @@ def combine(*masks: Array | None) -> Array | None:
         listing = ", ".join(f"{name} {A.shape_str(shape)}" for name, shape in named)
         raise ValueError(f"masks do not broadcast together: {listing}") from None
     return reduce(A.logical_and, given.values())
+
+
+def additive_mask(mask: Array, dtype=None, *, blocked: float = float("-inf")) -> Array:
+    """The float form of a boolean mask: 0 where ``mask`` is True, ``blocked`` where False.
+
+    Added to the scores before the softmax it does what the boolean mask does:
+    ``softmax(scores + additive_mask(mask))`` equals ``softmax(scores, mask=mask)`` on every row
+    with at least one allowed key. torch's ``F.scaled_dot_product_attention`` and
+    ``nn.MultiheadAttention`` take it as a float ``attn_mask``; the course's functions take it as
+    ``bias=``. With ``blocked=-inf`` an all-blocked row gives NaN in a plain softmax; a large
+    finite negative (``torch.finfo(dtype).min``) gives that row uniform weights instead. The
+    course's softmax gives it 0.
+
+    Args:
+        mask: boolean array, True = may attend (NumPy or torch), any shape.
+        dtype: the float dtype of the result; default float32 (``torch.float32`` or
+            ``np.float32`` following ``mask``'s kind).
+        blocked: the value of a blocked entry, ``-inf`` or a large negative number.
+
+    Returns:
+        Array of ``mask``'s shape, kind and device, of ``dtype``.
+
+    Raises:
+        TypeError: ``mask`` is not boolean.
+    """
+    _check_bool("mask", mask)
+    if A.is_tensor(mask):
+        dtype = torch.float32 if dtype is None else dtype
+        zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        return zeros.masked_fill(~mask, blocked)
+    dtype = np.float32 if dtype is None else dtype
+    return np.where(mask, 0.0, blocked).astype(dtype)
 
 
 # --- argument checks ----------------------------------------------------------------------
