@@ -1,8 +1,8 @@
 """`selfattn-course new-chapter` (selfattn_course/authoring/new_chapter.py), on a scratch course.
 
-The scratch course holds copies of what `create` reads and writes: _toc.yml, book/ (pages, intro,
-errata map), the chapters' other files (solution sources, task modules, banks, tests), with the
-seed next to it in ../shared/seed as in CI.
+The scratch course holds copies of what `create` reads and writes, for the template chapters 1-5
+only: _toc.yml, book/ (pages, intro, errata map), the chapters' other files (solution sources,
+task modules, banks, tests), with the seed next to it in ../shared/seed as in CI.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from selfattn_course.authoring import errata, layout, new_chapter, seed, template
 from selfattn_course.authoring.notebooks import solution_notebook
@@ -25,19 +26,60 @@ RUFF = Path(sys.executable).parent / "ruff"
 NEW = [(7, "cnn-weaknesses"), (16, "question-answering")]  # with and without ERRATA rows
 
 
+#: The scratch course holds the template chapters only, so that the chapters the tests create
+#: (6, 7, 12, 16) are new in it however many chapters the repository has.
+TEMPLATE_CHAPTERS = range(1, 6)
+
+
 @pytest.fixture
 def course(tmp_path) -> Path:
     course = tmp_path / "course"
     course.mkdir()
+    shutil.copytree(
+        ROOT / "book", course / "book", ignore=shutil.ignore_patterns("*.bib", "ch*.md")
+    )
     shutil.copy(ROOT / layout.TOC, course / layout.TOC)
-    shutil.copytree(ROOT / "book", course / "book", ignore=shutil.ignore_patterns("*.bib"))
+    kept = []
     for page in layout.chapter_pages(ROOT):
-        for path in layout.chapter_of_page(page).all()[1:]:
+        chapter = layout.chapter_of_page(page)
+        if chapter.number not in TEMPLATE_CHAPTERS:
+            continue
+        kept.append(chapter)
+        for path in chapter.all():
             if (ROOT / path).is_file():
                 (course / path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(ROOT / path, course / path)
+    _keep_only(course, kept)
     shutil.copytree(seed.seed_dir(ROOT), tmp_path / "shared" / "seed")
     return course
+
+
+def _keep_only(course: Path, chapters: list[layout.ChapterFiles]) -> None:
+    """The scratch course's toc, intro table and errata map list only ``chapters``."""
+    toc_path = course / layout.TOC
+    text = toc_path.read_text(encoding="utf-8")
+    toc = yaml.safe_load(text)
+    docnames = {chapter.docname for chapter in chapters}
+    parts = []
+    for part in toc.get("parts", []):
+        kept = [entry for entry in part["chapters"] if entry["file"] in docnames]
+        if kept:
+            parts.append({**part, "chapters": kept})
+    toc["parts"] = parts
+    body = yaml.safe_dump(toc, sort_keys=False, allow_unicode=True)
+    toc_path.write_text(errata.leading_comment(text) + body, encoding="utf-8")
+    numbers = {chapter.number for chapter in chapters}
+    intro = course / layout.INTRO
+    lines = intro.read_text(encoding="utf-8").splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        match = template.INTRO_ROW.match(line)
+        if match and int(match["number"]) not in numbers:
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            lines[index] = "| " + " | ".join([*cells[:-1], ""]) + " |\n"
+    intro.write_text("".join(lines), encoding="utf-8")
+    ids = {chapter.id for chapter in chapters}
+    answers = [answer for answer in errata.read_map(course) if answer.chapter in ids]
+    errata.write_map(course, answers)
 
 
 def test_create_writes_every_file_of_the_chapter_and_says_what_it_changed(course):
