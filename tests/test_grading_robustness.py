@@ -586,7 +586,7 @@ def test_grade_with_unsafe_no_sandbox_tells_nbgrader_so_and_only_nbgrader(monkey
     this process's own environment never changes (the pools grade from threads)."""
     seen = []
 
-    def run(course_dir, args, *, env=None, on_line=None):
+    def run(course_dir, args, *, env=None, on_line=None, timeout=None):
         seen.append(dict(env or {}))
         return NbgraderCommand(list(args), 1, "")
 
