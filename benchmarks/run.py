@@ -6,6 +6,7 @@ peak memory against N) to ``benchmarks/results/``. See ``benchmarks/README.md``.
 
     python benchmarks/run.py            # N = 1024 ... 8192, about 5-10 minutes on 2 CPU cores
     python benchmarks/run.py --quick    # N = 256 ... 1024, about 1 minute
+    python benchmarks/run.py --backward # forward + backward (training): sdpa and chunked
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def main() -> None:
     args = parse_args()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
+    default_names = [name for name in VARIANTS if VARIANTS[name].training == args.backward]
     names = [
         name
-        for name in (args.variants or VARIANTS)
+        for name in (args.variants or default_names)
         if device == "cuda" or not VARIANTS[name].cuda_only
     ]
     common = [
@@ -85,6 +87,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"N in {QUICK_LENGTHS}, short timings")
     parser.add_argument("--lengths", type=int, nargs="+", help="override the grid of N")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="only these variants")
+    parser.add_argument(
+        "--backward",
+        action="store_true",
+        help="forward + backward (the *_fwd_bwd variants) instead of the forward alone",
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if present")
     parser.add_argument(
         "--threads",
@@ -128,6 +135,8 @@ def sweep(names, lengths, common, rounds: int, timeout: float, *, matmul_per_len
                     options = ["--variant", name, "--n", str(n), *(["--causal"] if causal else [])]
                     result = run_worker([*options, *common], timeout)
                     result.update(variant=name, n=n, causal=causal)
+                    if "flops" in result:  # measure.py counts the forward's FLOPs
+                        result["flops"] *= VARIANTS[name].flops_per_forward
                     print(
                         f"  {name:>15} N={n:<5} causal={causal!s:<5} {summary(result)}", flush=True
                     )
@@ -153,17 +162,17 @@ def run_worker(arguments: list[str], timeout: float) -> dict:
 
 
 def add_ratios(results: list[dict], matmul: dict) -> None:
-    """Add time and memory ratios to SDPA (same N and causal), GFLOP/s and % of the matmul."""
-    sdpa = {
-        (r["n"], r["causal"]): r for r in results if r["variant"] == "sdpa" and "error" not in r
-    }
+    """Add time and memory ratios to SDPA (same N and causal; forward + backward ones to SDPA's
+    forward + backward), GFLOP/s and % of the matmul."""
+    measured = {(r["variant"], r["n"], r["causal"]): r for r in results if "error" not in r}
     ceiling = peak_gflops(matmul) if "error" not in matmul else float("nan")
     for result in results:
         if "error" in result:
             continue
         result["gflops"] = median_gflops(result)
         result["percent_of_matmul"] = 100 * result["gflops"] / ceiling
-        reference = sdpa.get((result["n"], result["causal"]))
+        baseline = VARIANTS[result["variant"]].baseline
+        reference = measured.get((baseline, result["n"], result["causal"]))
         if reference is not None:
             result["time_vs_sdpa"] = result["seconds"]["median"] / reference["seconds"]["median"]
             result["memory_vs_sdpa"] = result["peak_bytes"] / max(reference["peak_bytes"], 1)

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers import random_qkv
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
 
@@ -128,7 +128,8 @@ def test_numpy_and_torch_agree(case):
 
 @given(cases())
 def test_autograd_path_equals_in_place_path(case):
-    # Tensors that need gradients take the out-of-place path; the rest the in-place one.
+    # Tensors that need gradients go through the autograd Function (whose forward also writes
+    # the log-sum-exp for the backward); the rest take the in-place path directly.
     q, k, v, options = case.inputs("torch")
     with_grad = chunked_attention(
         q.clone().requires_grad_(), k, v, **options, block_size=case.block_size
@@ -310,6 +311,178 @@ def test_runs_on_every_device(device):
     out = chunked_attention(*(x.to(device) for x in (q, k, v)), causal=True, block_size=16)
     assert out.device.type == device.type
     torch.testing.assert_close(out.cpu(), expected, atol=1e-5, rtol=0)
+
+
+# --- gradients: the backward pass that recomputes its tiles --------------------------------------
+
+
+def gradients(attention, q, k, v, bias, weights, **options):
+    """Gradients of ``sum(attention(...) * weights)`` with respect to ``q, k, v`` and ``bias``."""
+    inputs = [x for x in (q, k, v, bias) if x is not None and x.requires_grad]
+    out = attention(q, k, v, bias=bias, **options)
+    return torch.autograd.grad((out * weights).sum(), inputs)
+
+
+@given(cases(dtypes=(np.float64,)))
+@settings(max_examples=25)
+def test_gradients_match_reference_for_every_kind_of_input(case):
+    # Every input that can have a gradient needs one, bias included: broadcast shapes, masks with
+    # blank rows, causal, block sizes that do not divide Lq or Lk, k and v broadcast against q.
+    q, k, v, options = case.inputs("torch")
+    q, k, v = (x.clone().requires_grad_() for x in (q, k, v))
+    bias = options.pop("bias")
+    if bias is not None:
+        bias = bias.clone().requires_grad_()
+    weights = torch.randn((*q.shape[:-1], v.shape[-1]), dtype=q.dtype)
+    chunked = gradients(
+        chunked_attention, q, k, v, bias, weights, **options, block_size=case.block_size
+    )
+    reference = gradients(scaled_dot_product_attention, q, k, v, bias, weights, **options)
+    for ours, expected in zip(chunked, reference, strict=True):
+        assert ours.shape == expected.shape
+        torch.testing.assert_close(ours, expected, atol=1e-10, rtol=1e-10)
+
+
+def test_backward_recomputes_instead_of_recording_the_loop():
+    q, k, v = random_qkv((2, 9, 4), (2, 9, 4), 4, requires_grad=True)
+    out = chunked_attention(q, k, v, block_size=2)
+    assert type(out.grad_fn).__name__ == "_ChunkedAttentionBackward"
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_gradcheck_with_broadcast_bias_and_blank_rows(causal):
+    # A (heads, 1, Lk) bias gets a gradient of its own shape (dS summed over the query rows);
+    # query 1 may attend to nothing (mask) and query 4 neither (bias -inf): output 0, gradient 0.
+    q, k, v = random_qkv((2, 3, 6, 3), (3, 8, 3), 2, requires_grad=True)
+    bias = torch.randn(3, 1, 8, dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(2, 1, 6, 8, dtype=torch.bool)
+    mask[..., 1, :] = False
+    row_bias = torch.zeros(6, 8, dtype=torch.float64)
+    row_bias[4] = -torch.inf
+
+    def attention(q, k, v, bias):
+        full_bias = bias + row_bias
+        return chunked_attention(q, k, v, mask, bias=full_bias, causal=causal, block_size=4)
+
+    assert torch.autograd.gradcheck(attention, (q, k, v, bias))
+    out = attention(q, k, v, bias)
+    grads = torch.autograd.grad(out.sum(), (q, k, v, bias))
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert (out[..., [1, 4], :] == 0).all()
+    assert (grads[0][..., [1, 4], :] == 0).all()
+
+
+def test_gradients_of_only_some_inputs():
+    # The backward skips the products whose gradients nobody asked for.
+    q, k, v = random_qkv((2, 7, 4), (2, 9, 4), 3)
+    bias = torch.randn(7, 9, dtype=torch.float64)
+    weights = torch.randn(2, 7, 3, dtype=torch.float64)
+    for which in range(4):
+        inputs = [q.clone(), k.clone(), v.clone(), bias.clone()]
+        inputs[which].requires_grad_()
+        (ours,) = gradients(chunked_attention, *inputs, weights, causal=True, block_size=3)
+        (expected,) = gradients(scaled_dot_product_attention, *inputs, weights, causal=True)
+        torch.testing.assert_close(ours, expected, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "dtype, tolerance",
+    [(torch.float32, 1e-5), (torch.float16, 2e-2), (torch.bfloat16, 1e-1)],
+)
+@pytest.mark.parametrize("causal", [False, True])
+def test_gradients_match_torch_fused_attention(dtype, tolerance, causal):
+    # 4 heads of 70 x 90 in blocks of 32 (neither length a multiple), a key padding mask.
+    q, k, v = random_qkv((2, 4, 70, 16), (2, 4, 90, 16), 16, dtype=torch.float32)
+    q, k, v = (x.to(dtype).requires_grad_() for x in (q, k, v))
+    keep = torch.arange(90) < torch.tensor([90, 61]).reshape(2, 1, 1, 1)  # (2, 1, 1, 90)
+    weights = torch.randn(2, 4, 70, 16).to(dtype)
+    out = chunked_attention(q, k, v, keep, causal=causal, block_size=32)
+    assert out.dtype == dtype
+    ours = torch.autograd.grad((out * weights).sum(), (q, k, v))
+    allowed = keep & torch.ones(70, 90, dtype=torch.bool).tril() if causal else keep
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    theirs = torch.autograd.grad((expected * weights).sum(), (q, k, v))
+    for mine, fused in zip(ours, theirs, strict=True):
+        assert mine.dtype == dtype
+        # Relative to the gradient's size: half-precision inputs round differently inside.
+        size = fused.float().abs().max()
+        torch.testing.assert_close(mine.float(), fused.float(), atol=tolerance * size, rtol=0)
+
+
+def test_empty_dimensions_have_zero_gradients():
+    shapes = [((2, 3, 4), (2, 0, 4)), ((2, 0, 4), (2, 5, 4)), ((0, 3, 4), (0, 5, 4))]
+    for shape_q, shape_k in shapes:
+        q, k, v = random_qkv(shape_q, shape_k, 3, requires_grad=True)
+        out = chunked_attention(q, k, v, causal=True, block_size=2)
+        grads = torch.autograd.grad(out.sum(), (q, k, v))
+        for grad, x in zip(grads, (q, k, v), strict=True):
+            assert grad.shape == x.shape and (grad == 0).all()
+
+
+def test_double_backward_raises_a_clear_error():
+    q, k, v = random_qkv((5, 3), (5, 3), 2, requires_grad=True)
+    out = chunked_attention(q, k, v, block_size=2)
+    (grad_q,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad_q.sum().backward()
+
+
+def test_causal_backward_computes_only_tiles_on_or_left_of_the_diagonal(monkeypatch):
+    # As in the forward: 6 of the 9 tiles of 12 x 12 in blocks of 4 (each recomputed once).
+    q, k, v = random_qkv((2, 12, 4), (2, 12, 4), 4, requires_grad=True)
+    out = chunked_attention(q, k, v, causal=True, block_size=4)
+    tiles = []
+    original = torch.baddbmm
+
+    def counting_baddbmm(*args, **kwargs):
+        if kwargs.get("beta") == 0.0:  # the q kᵀ product that recomputes a tile of scores
+            tiles.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "baddbmm", counting_baddbmm)
+    out.sum().backward()
+    assert len(tiles) == 6
+
+
+def saved_bytes(lq: int, lk: int) -> int:
+    """Bytes autograd keeps for chunked attention's backward, each storage counted once."""
+    q, k, v = random_qkv((2, 4, lq, 16), (2, 4, lk, 16), 16, dtype=torch.float32)
+    q, k, v = (x.requires_grad_() for x in (q, k, v))
+    keep = torch.ones(lk, dtype=torch.bool)  # a key padding mask: O(Lk), however it is expanded
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = chunked_attention(q, k, v, keep, causal=True, block_size=32)
+    out.sum().backward()
+    assert q.grad is not None
+    return sum(storages.values())
+
+
+def test_backward_memory_is_linear_in_the_length():
+    # What is saved for the backward is q, k, v, the output and one log-sum-exp per query row:
+    # O(Lq·d + Lk·d). It doubles when both lengths double; the (Lq, Lk) scores would quadruple.
+    # (With autograd recording the loop, every tile of scores was saved: 8 MiB at 1024 x 1024.)
+    small, large = saved_bytes(512, 512), saved_bytes(1024, 1024)
+    per_row = 4 * 2 * 4 * 16  # one row of q, k, v or out: float32, 2 x 4 heads, d = 16
+    assert small <= 4 * 512 * per_row + 2 * 4 * 512 * 4 + 1024  # q, k, v, out, L, the mask
+    assert large <= 2 * small + 1024
+    assert saved_bytes(1024, 64) < saved_bytes(1024, 1024) / 1.5  # Lk matters, not Lq · Lk
+
+
+def test_backward_never_allocates_the_score_matrix():
+    q, k, v = random_qkv((HEADS, LENGTH, DIM), (HEADS, LENGTH, DIM), DIM, dtype=torch.float32)
+    q, k, v = (x.requires_grad_() for x in (q, k, v))
+
+    def forward_and_backward():
+        out = chunked_attention(q, k, v, causal=True, block_size=BLOCK)
+        torch.autograd.grad(out.sum(), (q, k, v))
+
+    assert largest_torch_allocation(forward_and_backward) < LIMIT
 
 
 # --- memory ---------------------------------------------------------------------------------------
