@@ -23,6 +23,7 @@ from selfattn_course.grading.spec import (
 )
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
+from selfattn_course.grading.spec.predicates import finite
 from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
 from selfattn_course.masks import causal_mask
 
@@ -41,10 +42,6 @@ def _allowed(inputs) -> torch.Tensor:
     if mask is None:
         return torch.ones_like(scores, dtype=torch.bool)
     return mask.expand(scores.shape)
-
-
-def _finite(result, _inputs) -> bool:
-    return bool(torch.isfinite(result).all())
 
 
 def _all_masked_rows_are_zero(result, inputs) -> bool:
@@ -223,7 +220,7 @@ MASKED_SOFTMAX = FunctionTask(
     ],
     hidden_cases=over_devices(_softmax_hidden),
     properties=(
-        Property("every weight is finite (an all-masked row gives 0, not NaN)", _finite),
+        Property("every weight is finite (an all-masked row gives 0, not NaN)", finite),
         Property("masked entries (mask False) get weight 0", _masked_entries_are_zero),
         Property("each row with at least one allowed key sums to 1", _rows_sum_to_one),
         Property("an all-masked row is all 0", _all_masked_rows_are_zero),
@@ -334,7 +331,7 @@ ATTENTION = FunctionTask(
     ],
     hidden_cases=over_devices(_attention_hidden),
     properties=(
-        Property("every output is finite (a query with no allowed key gives 0, not NaN)", _finite),
+        Property("every output is finite (a query with no allowed key gives 0, not NaN)", finite),
         Property("a query with no allowed key gets output 0", _all_masked_rows_are_zero),
     ),
     mistakes=(

@@ -24,6 +24,7 @@ from selfattn_course.grading.spec import (
 )
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
+from selfattn_course.grading.spec.predicates import between_zero_and_one
 from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
 
 # --- task 1: steps --------------------------------------------------------------------------------
@@ -133,10 +134,6 @@ def _lstm_inputs(batch, d_in, d, *, seed, dtype=torch.float32, device="cpu", sca
     }
 
 
-def _between_zero_and_one(result, _inputs) -> bool:
-    return bool(((result >= 0) & (result <= 1)).all())
-
-
 def _forget_gate_hidden(dtype, device) -> list[Case]:
     def lstm(batch, d_in, d, seed, scale=1.0):
         return _lstm_inputs(batch, d_in, d, seed=seed, dtype=dtype, device=device, scale=scale)
@@ -180,7 +177,7 @@ FORGET_GATE = FunctionTask(
         Case("random: batch 3, d_in = 8, d = 2", _lstm_inputs(3, 8, 2, seed=2)),
     ],
     hidden_cases=over_devices(_forget_gate_hidden),
-    properties=(Property("every gate value is between 0 and 1", _between_zero_and_one),),
+    properties=(Property("every gate value is between 0 and 1", between_zero_and_one),),
     mistakes=(
         Mistake(
             "you took the first block of rows, the input gate; PyTorch stacks (i, f, g, o), so "

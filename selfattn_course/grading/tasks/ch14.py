@@ -20,6 +20,7 @@ from selfattn_course.grading.spec import (
 )
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
+from selfattn_course.grading.spec.predicates import between_zero_and_one, finite
 from selfattn_course.pooling import masked_mean
 
 POOLING_BUILTINS: tuple[str, ...] = (
@@ -46,10 +47,6 @@ def _pool_inputs(batch, length, d, *, seed, dtype=torch.float32, device="cpu", e
     valid = (torch.arange(length)[None, :] < lengths[:, None]).to(device)
     hidden = hidden.masked_fill(~valid[..., None], 1e3)  # padding holds junk, as after a layer
     return {"hidden": hidden, "valid": valid}
-
-
-def _finite(result, _inputs) -> bool:
-    return bool(torch.isfinite(result).all())
 
 
 def _pool_hidden(dtype, device) -> list[Case]:
@@ -90,7 +87,7 @@ MASKED_MEAN_POOL = FunctionTask(
         Case("an all-padding row", _pool_inputs(2, 3, 2, seed=2, empty_row=True)),
     ],
     hidden_cases=over_devices(_pool_hidden),
-    properties=(Property("every pooled number is finite (no NaN)", _finite),),
+    properties=(Property("every pooled number is finite (no NaN)", finite),),
     mistakes=(
         Mistake(
             "the mean runs over all L positions, padding included: divide by the number of real "
@@ -160,11 +157,6 @@ def _f1_inputs(n, num_classes, *, seed, device="cpu", skew=False):
     return {"logits": logits, "labels": labels}
 
 
-def _between_zero_and_one(result, _inputs) -> bool:
-    value = float(result)
-    return 0.0 <= value <= 1.0
-
-
 def _f1_hidden(dtype, device) -> list[Case]:
     def f1(n, k, seed, **kw):
         inputs = _f1_inputs(n, k, seed=seed, device=device, **kw)
@@ -214,7 +206,7 @@ MACRO_F1 = FunctionTask(
         ),
     ],
     hidden_cases=over_devices(_f1_hidden),
-    properties=(Property("macro-F1 lies between 0 and 1", _between_zero_and_one),),
+    properties=(Property("macro-F1 lies between 0 and 1", between_zero_and_one),),
     mistakes=(
         Mistake(
             "that is accuracy (the share of right predictions), which equals micro-F1 here; "

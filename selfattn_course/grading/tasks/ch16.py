@@ -21,6 +21,7 @@ from selfattn_course.grading.spec import (
 )
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
+from selfattn_course.grading.spec.predicates import between_zero_and_one
 
 # --- task 1: best_span ----------------------------------------------------------------------------
 
@@ -163,10 +164,6 @@ def _ids(values, device="cpu"):
     return torch.tensor(values, dtype=torch.long, device=device)
 
 
-def _between_zero_and_one(result, _inputs) -> bool:
-    return bool(0.0 <= float(result) <= 1.0)
-
-
 def _token_f1_hidden(device) -> list[Case]:
     generator = C.seeded_generator(50)
 
@@ -219,7 +216,7 @@ TOKEN_F1 = FunctionTask(
         ),
     ],
     hidden_cases=over_devices_only(_token_f1_hidden),
-    properties=(Property("F1 is between 0 and 1", _between_zero_and_one),),
+    properties=(Property("F1 is between 0 and 1", between_zero_and_one),),
     mistakes=(
         Mistake(
             "you counted shared tokens as a set (each distinct token once); SQuAD counts each "

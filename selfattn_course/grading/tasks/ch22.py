@@ -24,6 +24,7 @@ from selfattn_course.grading.spec import (
 )
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
+from selfattn_course.grading.spec.predicates import between_zero_and_one, finite
 from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
 
 POOLING_BUILTINS: tuple[str, ...] = (
@@ -177,10 +178,6 @@ def _ece_hidden(dtype, device) -> list[Case]:
     ]
 
 
-def _between_zero_and_one(result, _inputs) -> bool:
-    return 0.0 <= float(result) <= 1.0
-
-
 EXPECTED_CALIBRATION_ERROR = FunctionTask(
     id="ch22.expected_calibration_error",
     title="the expected calibration error",
@@ -206,7 +203,7 @@ EXPECTED_CALIBRATION_ERROR = FunctionTask(
         Case("100 calibrated predictions, 4 bins", {**_ece_inputs(100, seed=2), "num_bins": 4}),
     ],
     hidden_cases=over_devices(_ece_hidden),
-    properties=(Property("the ECE lies between 0 and 1", _between_zero_and_one),),
+    properties=(Property("the ECE lies between 0 and 1", between_zero_and_one),),
     mistakes=(
         Mistake(
             "the bins' gaps are averaged with equal weights; each bin weighs |B_m| / N, its share "
@@ -279,10 +276,6 @@ def _attention_pool_inputs(
     return {"hidden": hidden, "valid": valid, "query": query}
 
 
-def _finite(result, _inputs) -> bool:
-    return bool(torch.isfinite(result).all())
-
-
 def _attention_pool_hidden(dtype, device) -> list[Case]:
     def pool(batch, length, d, seed, **kw):
         return _attention_pool_inputs(batch, length, d, seed=seed, dtype=dtype, device=device, **kw)
@@ -321,7 +314,7 @@ ATTENTION_POOL = FunctionTask(
         Case("a patient with no visit", _attention_pool_inputs(2, 3, 2, seed=2, empty=True)),
     ],
     hidden_cases=over_devices(_attention_pool_hidden),
-    properties=(Property("every pooled number is finite (no NaN)", _finite),),
+    properties=(Property("every pooled number is finite (no NaN)", finite),),
     mistakes=(
         Mistake(
             "the softmax runs over the padding too: set the padding's scores to -inf (or its "
