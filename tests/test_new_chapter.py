@@ -228,9 +228,15 @@ def test_the_generated_python_is_formatted_and_lint_clean(course, number, slug):
 
 
 def load(path: Path, name: str, monkeypatch):
+    """Import ``path`` as module ``name`` for this test only. ``from package import name`` reads
+    the package's attribute first, so the attribute is swapped too (the real module of that name,
+    when the repository has one, may be imported already)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        monkeypatch.setattr(sys.modules[parent], child, module, raising=False)
     spec.loader.exec_module(module)
     return module
 
