@@ -136,7 +136,9 @@ def scaled_dot_product_attention(
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
 
     lq, lk = score_shape[-2], score_shape[-1]
-    scores = (q @ A.swap_last_two(k)) * resolve_scale(scale, q.shape[-1])  # (..., Lq, Lk)
+    # Scale q before the product, as torch's math path does: q·kᵀ itself can pass float16's
+    # largest value (65504) where the scaled scores do not.
+    scores = (q * resolve_scale(scale, q.shape[-1])) @ A.swap_last_two(k)  # (..., Lq, Lk)
     if bias is not None:
         scores = scores + bias
     weights = softmax(scores, dim=-1, mask=allowed_positions(q, mask, causal, lq, lk))
