@@ -136,6 +136,7 @@ PATCHIFY = FunctionTask(
         such a convolution.
         """,
     reference=patchify,
+    forbidden=("selfattn_course.vision.patchify",),
     visible_cases=lambda: [
         Case(
             "by hand: a 4 x 4 image holding 0..15, patch 2: token 0 = [0, 1, 4, 5], "

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from selfattn_course.attention import scaled_dot_product_attention
+from selfattn_course.attention import kv_cache_bytes, scaled_dot_product_attention
 from selfattn_course.grading.spec import (
     AnswerTask,
     Case,
@@ -48,7 +48,7 @@ def kv_cache_bytes_per_token(
     ``2 · layers · kv_heads · head_dim · bytes_per_number``; ``heads`` (the query heads) does
     not enter: with grouped-query attention several query heads share one key/value head.
     """
-    return 2 * layers * kv_heads * head_dim * bytes_per_number
+    return kv_cache_bytes(1, layers, kv_heads, head_dim, bytes_per_number)
 
 
 def _model(name: str, layers, heads, kv_heads, head_dim, bytes_per_number) -> Case:
@@ -74,6 +74,7 @@ KV_CACHE_BYTES_PER_TOKEN = FunctionTask(
         bytes that one more token adds to the KV cache of one sequence.
         """,
     reference=kv_cache_bytes_per_token,
+    forbidden=("selfattn_course.attention.kv_cache_bytes",),
     visible_cases=lambda: [
         _model(
             "by hand: 2 layers, 4 heads, 4 KV heads, width 8, float32: 512 bytes", 2, 4, 4, 8, 4

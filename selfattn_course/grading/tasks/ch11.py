@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from selfattn_course import costs
 from selfattn_course.grading.spec import (
     Case,
     FunctionTask,
@@ -442,8 +443,9 @@ MESSAGE_PASSING = FunctionTask(
 
 
 def message_passing_flops(num_nodes: int, num_edges: int, d: int) -> int:
-    """``2|E|d + 2nd²``: a ``(d, d)`` transform per node, a weighted sum of width ``d`` per edge."""
-    return 2 * num_edges * d + 2 * num_nodes * d**2
+    """``2|E|d + 2nd²``: a ``(d, d)`` transform per node, a weighted sum of width ``d`` per edge
+    (:func:`selfattn_course.costs.message_passing_flops`)."""
+    return costs.message_passing_flops(num_nodes, num_edges, d)
 
 
 MESSAGE_PASSING_FLOPS = FunctionTask(

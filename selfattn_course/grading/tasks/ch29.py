@@ -14,6 +14,7 @@ import statistics
 
 import torch
 
+from selfattn_course import debug
 from selfattn_course.grading.spec import (
     AnswerTask,
     Case,
@@ -177,10 +178,9 @@ def attention_entropy(weights: torch.Tensor) -> torch.Tensor:
     """Mean entropy per head, in nats: ``(B, H, Lq, Lk) -> (H,)``.
 
     ``H(a) = -Σ_j a_j log a_j`` of each query's weights (``0 log 0 = 0``), averaged over the batch
-    and the queries.
+    and the queries: :func:`selfattn_course.debug.attention_entropy`.
     """
-    per_query = -torch.special.xlogy(weights, weights).sum(dim=-1)  # (B, H, Lq)
-    return per_query.mean(dim=(0, 2))
+    return debug.attention_entropy(weights)
 
 
 def _weights(shape, seed, *, dtype=torch.float32, device="cpu", causal=False, sharp=1.0):
@@ -226,6 +226,7 @@ ATTENTION_ENTROPY = FunctionTask(
         over the batch and the queries.
         """,
     reference=attention_entropy,
+    forbidden=("selfattn_course.debug.attention_entropy",),
     visible_cases=lambda: [
         Case(
             "by hand: head 0 one-hot (0), head 1 uniform over 4 keys (log 4)",
