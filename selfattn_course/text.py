@@ -31,6 +31,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from selfattn_course import masks
+
 __all__ = [
     "PAD",
     "UNK",
@@ -184,10 +186,8 @@ def valid_mask(lengths: torch.Tensor, max_len: int, *, padding_side: str = "righ
     ``valid[b, j] = j >= L - lengths[b]``.
     """
     _check_padding_side(padding_side)
-    positions = torch.arange(max_len, device=lengths.device)
-    if padding_side == "right":
-        return positions[None, :] < lengths[:, None]
-    return positions[None, :] >= (max_len - lengths)[:, None]
+    valid = masks.padding_mask(lengths, max_len)
+    return valid if padding_side == "right" else valid.flip(-1)
 
 
 def encode_batch(
