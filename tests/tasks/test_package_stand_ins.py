@@ -36,8 +36,16 @@ def kv_bytes_per_token(layers, heads, kv_heads, head_dim, bytes_per_number):
     return kv_cache_bytes(1, layers, kv_heads, head_dim, bytes_per_number)
 
 
+def kv_gib(layers, n, d_model, bytes_per_number):
+    return kv_cache_bytes(n, layers, 1, d_model, bytes_per_number) / 2**30
+
+
 STAND_INS = [
+    ("ch03.attention_flops", costs.attention_layer_flops),
+    ("ch03.rnn_flops", costs.rnn_flops),
+    ("ch03.kv_cache_gib", kv_gib),
     ("ch04.patchify", vision.patchify),
+    ("ch07.conv1d_flops", costs.conv1d_flops),
     ("ch09.kv_cache_bytes_per_token", kv_bytes_per_token),
     ("ch11.message_passing_flops", costs.message_passing_flops),
     ("ch29.attention_entropy", debug.attention_entropy),

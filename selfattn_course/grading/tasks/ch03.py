@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 
+from selfattn_course import costs
+from selfattn_course.attention import kv_cache_bytes
 from selfattn_course.grading.spec import AnswerTask, Case, FunctionTask, Mistake, Property
 from selfattn_course.grading.spec.answers import Number
 from selfattn_course.grading.spec.calls import returns_number
@@ -33,8 +35,9 @@ GIB = 2**30
 
 
 def attention_flops(n: int, d: int) -> int:
-    """FLOPs of one self-attention layer: projections ``8nd²`` plus scores and mixing ``4n²d``."""
-    return 8 * n * d**2 + 4 * n**2 * d
+    """FLOPs of one self-attention layer: projections ``8nd²`` plus scores and mixing ``4n²d``
+    (:func:`selfattn_course.costs.attention_layer_flops`)."""
+    return costs.attention_layer_flops(n, d)
 
 
 def _flops_hidden(_devices) -> list[Case]:
@@ -60,6 +63,10 @@ ATTENTION_FLOPS = FunctionTask(
         mixing $AV$.
         """,
     reference=attention_flops,
+    forbidden=(
+        "selfattn_course.costs.attention_layer_flops",
+        "selfattn_course.costs.attention_mixing_flops",
+    ),
     visible_cases=lambda: [
         plain_numbers("by hand: n = 2, d = 3 gives 8·2·9 + 4·4·3 = 192", n=2, d=3),
         plain_numbers("one token of width 1: n = 1, d = 1", n=1, d=1),
@@ -97,8 +104,9 @@ ATTENTION_FLOPS = FunctionTask(
 
 
 def rnn_flops(n: int, d: int) -> int:
-    """FLOPs of one Elman RNN layer over ``n`` steps: ``W x_t`` and ``U h_{t-1}``, ``4nd²``."""
-    return 4 * n * d**2
+    """FLOPs of one Elman RNN layer over ``n`` steps: ``W x_t`` and ``U h_{t-1}``, ``4nd²``
+    (:func:`selfattn_course.costs.rnn_flops`)."""
+    return costs.rnn_flops(n, d)
 
 
 RNN_FLOPS = FunctionTask(
@@ -112,6 +120,7 @@ RNN_FLOPS = FunctionTask(
         $n = 4096$: which layer is cheaper where?
         """,
     reference=rnn_flops,
+    forbidden=("selfattn_course.costs.rnn_flops",),
     visible_cases=lambda: [
         plain_numbers("by hand: n = 2, d = 3 gives 4·2·9 = 72", n=2, d=3),
         plain_numbers("n = 128, d = 768", n=128, d=768),
@@ -261,8 +270,10 @@ WEIGHTS_MIB = FunctionTask(
 
 
 def kv_cache_gib(layers: int, n: int, d_model: int, bytes_per_number: int) -> float:
-    """Size of the keys and values of ``n`` tokens in every layer, one sequence, in GiB."""
-    return 2 * layers * n * d_model * bytes_per_number / GIB
+    """Size of the keys and values of ``n`` tokens in every layer, one sequence, in GiB: all
+    ``d_model`` features as one key/value head
+    (:func:`selfattn_course.attention.kv_cache_bytes`)."""
+    return kv_cache_bytes(n, layers, 1, d_model, bytes_per_number) / GIB
 
 
 KV_CACHE_GIB = FunctionTask(
@@ -276,6 +287,7 @@ KV_CACHE_GIB = FunctionTask(
         one sequence of `n` tokens.
         """,
     reference=kv_cache_gib,
+    forbidden=("selfattn_course.attention.kv_cache_bytes",),
     visible_cases=lambda: [
         plain_numbers(
             "by hand: 32 layers, n = 4096, d_model = 4096, 16-bit gives "

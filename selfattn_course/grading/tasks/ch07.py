@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from selfattn_course import costs
 from selfattn_course.grading.spec import (
     AnswerTask,
     Case,
@@ -41,8 +42,8 @@ from selfattn_course.grading.verdicts.forbid import CONV_BUILTINS
 
 def conv1d_flops(n: int, d: int, k: int) -> int:
     """FLOPs of a 1-D convolution over ``n`` positions, ``d`` channels in and out, kernel ``k``:
-    ``2knd²``."""
-    return 2 * k * n * d**2
+    ``2knd²`` (:func:`selfattn_course.costs.conv1d_flops`)."""
+    return costs.conv1d_flops(n, d, k)
 
 
 CONV1D_FLOPS = FunctionTask(
@@ -56,6 +57,7 @@ CONV1D_FLOPS = FunctionTask(
         input vectors of width $d$, each through its own $d \times d$ matrix.
         """,
     reference=conv1d_flops,
+    forbidden=("selfattn_course.costs.conv1d_flops",),
     visible_cases=lambda: [
         plain_numbers("by hand: n = 2, d = 3, k = 1 gives 2·1·2·9 = 36", n=2, d=3, k=1),
         plain_numbers("n = 512, d = 256, k = 3", n=512, d=256, k=3),
