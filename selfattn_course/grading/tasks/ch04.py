@@ -27,14 +27,9 @@ from selfattn_course.grading.spec import (
     over_devices_only,
 )
 from selfattn_course.grading.spec import cases as C
+from selfattn_course.grading.verdicts.forbid import MASK_BUILTINS
 
 #: The package's mask builders: the mask tasks ask for them to be written out.
-MASK_BUILTINS: tuple[str, ...] = (
-    "selfattn_course.masks.padding_mask",
-    "selfattn_course.masks.key_padding_to_attention",
-    "selfattn_course.masks.causal_mask",
-    "selfattn_course.masks.combine",
-)
 
 
 def _padded_ids(

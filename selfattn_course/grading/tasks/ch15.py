@@ -24,16 +24,11 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Number
 from selfattn_course.grading.spec.predicates import positive, whole_number
+from selfattn_course.grading.verdicts.forbid import MASK_BUILTINS
 from selfattn_course.seq2seq import encoder_decoder_masks
 
 #: What building the masks by hand may not call.
-MASK_BUILTINS: tuple[str, ...] = (
-    "selfattn_course.seq2seq.encoder_decoder_masks",
-    "selfattn_course.masks.padding_mask",
-    "selfattn_course.masks.key_padding_to_attention",
-    "selfattn_course.masks.causal_mask",
-    "selfattn_course.masks.combine",
-)
+MASKS_FROM_SCRATCH = ("selfattn_course.seq2seq.encoder_decoder_masks", *MASK_BUILTINS)
 
 # --- task 1: decoder_masks ------------------------------------------------------------------------
 
@@ -173,7 +168,7 @@ DECODER_MASKS = FunctionTask(
                 """,
         ),
     ),
-    forbidden=MASK_BUILTINS,
+    forbidden=MASKS_FROM_SCRATCH,
 )
 
 

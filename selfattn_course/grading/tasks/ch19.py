@@ -24,15 +24,8 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import IndexSet
 from selfattn_course.grading.spec.cases import plain_numbers
-from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
+from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS, MASK_BUILTINS
 from selfattn_course.masks import causal_mask, padding_mask, prefix_lm_mask
-
-MASK_BUILDERS = (
-    "selfattn_course.masks.padding_mask",
-    "selfattn_course.masks.causal_mask",
-    "selfattn_course.masks.prefix_lm_mask",
-    "selfattn_course.masks.sliding_window_mask",
-)
 
 
 def _is_boolean(result, _inputs) -> bool:
@@ -108,7 +101,7 @@ PADDING_MASK = FunctionTask(
                 """,
         ),
     ),
-    forbidden=MASK_BUILDERS,
+    forbidden=MASK_BUILTINS,
 )
 
 
@@ -167,7 +160,7 @@ CAUSAL_BOTTOM_RIGHT = FunctionTask(
                 """,
         ),
     ),
-    forbidden=MASK_BUILDERS,
+    forbidden=MASK_BUILTINS,
 )
 
 
@@ -228,7 +221,7 @@ PREFIX_LM = FunctionTask(
                 """,
         ),
     ),
-    forbidden=MASK_BUILDERS,
+    forbidden=MASK_BUILTINS,
 )
 
 
@@ -374,7 +367,7 @@ MASKED_ATTENTION = FunctionTask(
                 """,
         ),
     ),
-    forbidden=ATTENTION_BUILTINS + MASK_BUILDERS,
+    forbidden=ATTENTION_BUILTINS + MASK_BUILTINS,
 )
 
 

@@ -46,6 +46,18 @@ CONV_BUILTINS: tuple[str, ...] = (
     "torch.nn.Conv2d.forward",
 )
 
+#: What building a mask "by hand" may not call: every mask builder of ``selfattn_course.masks``.
+MASK_BUILTINS: tuple[str, ...] = (
+    "selfattn_course.masks.padding_mask",
+    "selfattn_course.masks.key_padding_to_attention",
+    "selfattn_course.masks.causal_mask",
+    "selfattn_course.masks.segment_mask",
+    "selfattn_course.masks.sliding_window_mask",
+    "selfattn_course.masks.prefix_lm_mask",
+    "selfattn_course.masks.combine",
+    "selfattn_course.masks.additive_mask",
+)
+
 
 class ForbiddenCall(CheckFailed):
     """A forbidden function was called; the message names it and the task's rule."""
