@@ -24,6 +24,8 @@ import numbers
 
 import torch
 
+from selfattn_course.attention import scaled_dot_product_attention
+
 __all__ = [
     "gaussian_features",
     "linformer_attention",
@@ -78,11 +80,9 @@ def linformer_attention(
         raise ValueError(
             f"proj_k and proj_v must have as many rows, got {proj_k.shape[0]} and {proj_v.shape[0]}"
         )
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     keys = proj_k.to(k.dtype) @ k  # (..., r, d)
     values = proj_v.to(v.dtype) @ v  # (..., r, dv)
-    weights = torch.softmax(q @ keys.transpose(-2, -1) * scale, dim=-1)  # (..., Lq, r)
-    return weights @ values
+    return scaled_dot_product_attention(q, keys, values, scale=scale)  # exact attention over r
 
 
 def gaussian_features(

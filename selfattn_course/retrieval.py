@@ -31,9 +31,9 @@ first; the output ``(..., Lq, dv)``. Torch tensors only.
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from selfattn_course.attention import scaled_dot_product_attention
 
 METRICS = ("dot", "cosine")
 
@@ -108,12 +108,13 @@ def attend_to_entries(
             f"keys (M, d) and values (M, dv) must have the same M: keys {tuple(keys.shape)}, "
             f"values {tuple(values.shape)}"
         )
-    scale = 1.0 / math.sqrt(queries.shape[-1]) if scale is None else float(scale)
     chosen_keys = keys[indices]  # (..., Lq, k, d)
     chosen_values = values[indices]  # (..., Lq, k, dv)
-    scores = (chosen_keys @ queries.unsqueeze(-1)).squeeze(-1) * scale  # (..., Lq, k)
-    weights = torch.softmax(scores, dim=-1)
-    return (weights.unsqueeze(-2) @ chosen_values).squeeze(-2)
+    # each query alone, (..., Lq, 1, d), over its own k entries
+    out = scaled_dot_product_attention(
+        queries.unsqueeze(-2), chosen_keys, chosen_values, scale=scale
+    )
+    return out.squeeze(-2)
 
 
 def retrieval_attention(
