@@ -1,5 +1,7 @@
 """The Triton kernel of :func:`selfattn_course.kernels.flash_attention`: FlashAttention-2 forward.
 
+(The backward pass, which reads the log-sum-exp this kernel saves, is in :mod:`._flash_bwd`.)
+
 This module imports ``triton`` at the top, so only :mod:`.flash_attention` imports it, and only
 when the kernel is first launched (a machine without Triton can still import the package).
 
@@ -13,7 +15,11 @@ One program computes one ``BLOCK_M``-row tile of the output of one (batch, head)
         l    = l · 2 ** (m - m') + rowsum(p)               running row sum of weights
         acc  = acc · 2 ** (m - m') + p @ V[bh, cols]       running weighted sum of values
         m    = m'
-    O[bh, rows] = acc / l
+    O[bh, rows]   = acc / l
+    LSE[bh, rows] = (m + log2(l)) · ln(2)                  log Σ_j exp(scale · q·k_j), float32
+
+The log-sum-exp is all the backward pass needs to rebuild any tile of the weights exactly,
+``P = exp(scale · q kᵀ - LSE)``: one float per query row, O(Lq) memory instead of O(Lq · Lk).
 
 Since ``2 ** (x · log2 e) = e ** x``, folding ``log2(e)`` into the scale lets the loop use the
 cheaper ``exp2`` and still compute exactly ``softmax(q kᵀ · scale) v``. Only ``(BLOCK_M, BLOCK_N)``
@@ -27,6 +33,11 @@ Masking is paid only where needed. Key blocks split in two runs:
   (``Lk`` not a multiple of ``BLOCK_N``); their disallowed scores become ``-inf`` (weight 0).
 
 Causal blocks entirely right of the diagonal are skipped: they would get weight 0 anyway.
+
+Grouped-query attention (``GROUP = h / h_kv`` query heads share one key/value head) costs no copy:
+the launcher lays the query heads of one key/value head side by side, so query row ``bh`` of
+``(batch · h)`` reads key/value row ``bh // GROUP`` of ``(batch · h_kv)``. ``GROUP = 1`` is
+multi-head attention.
 
 No row is ever left without an allowed key: key 0 is allowed for every query row (``0 <= i``),
 and the launcher handles ``Lk == 0`` itself. So the running maximum is finite after the first
@@ -97,12 +108,14 @@ def _accumulate_key_blocks(
 
 # The lengths vary from call to call: compile once for all of them rather than specialise on
 # each value's divisibility (Triton's default for integer arguments).
-@triton.jit(do_not_specialize=["lq", "lk", "lq_bucket", "lk_bucket"])
+# ``group`` too: Triton would otherwise compile a separate kernel for the value 1.
+@triton.jit(do_not_specialize=["lq", "lk", "lq_bucket", "lk_bucket", "group"])
 def flash_attention_forward_kernel(
     Q,
     K,
     V,
-    Out,  # (BH, Lq, d), (BH, Lk, d), (BH, Lk, dv), (BH, Lq, dv); last dim contiguous
+    Out,  # (BH, Lq, d), (BH / group, Lk, d), (BH / group, Lk, dv), (BH, Lq, dv); stride 1 in d
+    LSE,  # (BH, Lq) float32, contiguous: the row's log-sum-exp, saved for the backward pass
     stride_qb,
     stride_qm,
     stride_kb,
@@ -116,6 +129,7 @@ def flash_attention_forward_kernel(
     lq_bucket,
     lk_bucket,  # next powers of two of lq, lk: autotuning keys only, unused here
     qk_scale,  # scale * log2(e)
+    group,  # query heads per key/value head: h / h_kv (1 without grouped-query attention)
     HEAD_DIM: tl.constexpr,
     HEAD_DIM_V: tl.constexpr,
     CAUSAL: tl.constexpr,
@@ -134,6 +148,7 @@ def flash_attention_forward_kernel(
     else:
         tile = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
+    kv_bh = bh // group  # the key/value head this query head reads (grouped-query attention)
 
     rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     cols_in_block = tl.arange(0, BLOCK_N)
@@ -146,8 +161,8 @@ def flash_attention_forward_kernel(
         mask=row_exists[:, None],
         other=0.0,
     )
-    k_ptrs = K + bh * stride_kb + cols_in_block[:, None] * stride_kn + dims[None, :]
-    v_ptrs = V + bh * stride_vb + cols_in_block[:, None] * stride_vn + dims_v[None, :]
+    k_ptrs = K + kv_bh * stride_kb + cols_in_block[:, None] * stride_kn + dims[None, :]
+    v_ptrs = V + kv_bh * stride_vb + cols_in_block[:, None] * stride_vn + dims_v[None, :]
 
     row_max = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     row_sum = tl.zeros([BLOCK_M], dtype=tl.float32)
@@ -208,6 +223,9 @@ def flash_attention_forward_kernel(
     out = acc / tl.where(row_sum > 0.0, row_sum, 1.0)[:, None]
     out_ptrs = Out + bh * stride_ob + rows[:, None] * stride_om + dims_v[None, :]
     tl.store(out_ptrs, out.to(Out.dtype.element_ty), mask=row_exists[:, None])
+    # log Σ_j exp(scale · q·k_j) = (row_max + log2(row_sum)) · ln 2, both being in log2 units.
+    log_sum_exp = (row_max + tl.math.log2(row_sum)) * 0.6931471805599453
+    tl.store(LSE + bh * lq + rows, log_sum_exp, mask=row_exists)
 
 
 # Interpreter (TRITON_INTERPRET=1, CPU): one small fixed tile, so short tests still cross
