@@ -506,7 +506,6 @@ def install(
         begin_code=begin.__code__,
         end_code=end.__code__,
         wired_ids=frozenset(id(f) for f in wired),
-        wired_keep=tuple(wired),
         wired_files=frozenset(wired_files),
     )
 
@@ -523,7 +522,6 @@ def _seal(
     begin_code,
     end_code,
     wired_ids,
-    wired_keep,
     wired_files,
 ) -> None:
     """Stub the process primitives and add the audit hook (the last step of :func:`install`)."""
