@@ -16,9 +16,13 @@ the gradebook), so the list is recorded under `SelfattnCourse.assignments`, wher
 `selfattn_course.grading.classroom.course` reads it.
 """
 
+import copy
 import importlib.util
 import os
+import sys
 from pathlib import Path
+
+from traitlets.config.loader import LazyConfigValue
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
@@ -144,3 +148,32 @@ c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
 ]
 c.GenerateFeedback.HTMLExporter.template_name = "feedback"
 c.GenerateFeedback.HTMLExporter.template_file = "selfattn_feedback.html.j2"
+
+# formgrader's manual grading page (selfattn_course/grading/autograde/formgrader_templates/):
+# nbgrader's formgrade template with the same MathJax inlined instead of MathJax 2.7.7 from a CDN,
+# so its formulas render offline. formgrader's exporter reads these unscoped HTMLExporter settings;
+# generate_feedback's exporter reads the GenerateFeedback.HTMLExporter ones above, which win.
+_formgrader_templates = [_package_dir / "grading" / "autograde" / "formgrader_templates"]
+if _nbgrader is not None and _nbgrader.origin is not None:
+    _formgrader_templates.append(
+        Path(_nbgrader.origin).parent / "server_extensions" / "formgrader" / "templates"
+    )
+c.HTMLExporter.extra_template_basedirs = [str(path) for path in _formgrader_templates]
+c.HTMLExporter.template_name = "formgrade"
+c.HTMLExporter.template_file = "selfattn_formgrade.html.j2"
+c.HTMLExporter.preprocessors = ["selfattn_course.grading.autograde.feedback_page.InlineMathJax"]
+c.GenerateFeedback.HTMLExporter.preprocessors = []  # GenerateFeedback.preprocessors inline it
+
+# formgrader shows its configuration as JSON on its Manage Assignments page. jupyter_server puts
+# ServerApp.jpserver_extensions into the configuration as a LazyConfigValue (ServerApp.
+# find_server_extensions: `self.config.ServerApp.jpserver_extensions.update(...)`), which
+# json.dumps cannot write, so formgrader logged "Formgrader config is not serializable" on every
+# page load. Loaded inside a running Jupyter server (formgrader, the Assignments panel), this file
+# gives such settings their effective values instead; only nbgrader's copy of the configuration
+# changes, not the server's.
+_serverapp = sys.modules.get("jupyter_server.serverapp")
+if _serverapp is not None and _serverapp.ServerApp.initialized():
+    _server = _serverapp.ServerApp.instance()
+    for _name, _value in list(_server.config.ServerApp.items()):
+        if isinstance(_value, LazyConfigValue) and _server.has_trait(_name):
+            c.ServerApp[_name] = copy.deepcopy(getattr(_server, _name))
