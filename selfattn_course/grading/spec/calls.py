@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +31,15 @@ import torch
 
 from selfattn_course.grading.spec.cases import Case, describe
 
-__all__ = ["returns_number", "LayerSpec", "ModuleRunner", "provide", "quiet"]
+__all__ = [
+    "returns_number",
+    "column_projectors",
+    "LayerSpec",
+    "ModuleRunner",
+    "WeightsTable",
+    "provide",
+    "quiet",
+]
 
 
 @contextmanager
@@ -87,6 +95,16 @@ def returns_number(function: Callable[..., Any], case: Case) -> torch.Tensor:
         hint = " (is a `return` missing?)" if result is None else ""
         raise TypeError(f"{name} returned {describe(result)}, expected a number{hint}")
     return torch.tensor(float(result), dtype=torch.float64)
+
+
+def column_projectors(function: Callable[..., Any], case: Case) -> Any:
+    """Call ``function`` on ``case``; of the ``(n, k)`` matrix it returns, give ``(k, n, n)``: the
+    projector ``u uᵀ`` of each column ``u``, the same for ``u`` and ``-u`` (an eigenvector's sign
+    is arbitrary). Anything else is returned as it came, for the comparison to name."""
+    vectors = function(*case.args.values(), **case.kwargs)
+    if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2:
+        return vectors
+    return torch.einsum("ik,jk->kij", vectors, vectors)
 
 
 @dataclass(frozen=True)
@@ -157,3 +175,30 @@ class ModuleRunner:
         module.eval()
         with torch.no_grad(), provide(type(module).forward, self.provided):
             return module(*inputs, **case.kwargs)
+
+    def with_weights_of(self, cases: Iterable[Case]) -> ModuleRunner:
+        """The same runner with the weights of ``cases``' layers computed now, as data
+        (:class:`WeightsTable`): what the graded kernel receives, since the functions that draw
+        the weights live in the grader's task modules, which the sandbox hides."""
+        layers = {
+            layer
+            for case in cases
+            for layer in list(case.args.values())[:1]
+            if isinstance(layer, LayerSpec)
+        }
+        table = {layer: {k: v.clone() for k, v in self.weights(layer).items()} for layer in layers}
+        return ModuleRunner(WeightsTable(table), dict(self.provided))
+
+
+@dataclass(frozen=True)
+class WeightsTable:
+    """``LayerSpec -> state dict`` looked up in a table computed beforehand (see
+    :meth:`ModuleRunner.with_weights_of`); a layer not in it is a ``KeyError`` naming it."""
+
+    table: Mapping[LayerSpec, Mapping[str, torch.Tensor]]
+
+    def __call__(self, layer: LayerSpec) -> Mapping[str, torch.Tensor]:
+        try:
+            return self.table[layer]
+        except KeyError:
+            raise KeyError(f"no weights were prepared for the layer {layer!r}") from None

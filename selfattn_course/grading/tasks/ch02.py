@@ -1,14 +1,13 @@
 """Chapter 2, computing attention: scores, a masked softmax and attention from scratch, in torch.
 
-References: ``attention_scores`` is written out here (``q kᵀ / √d``: one line); ``masked_softmax``
-and ``attention`` are the package's :func:`~selfattn_course.attention.softmax` and
+References: ``attention_scores`` (``q kᵀ / √d``: one line) and ``masked_softmax`` (the package's
+:func:`~selfattn_course.attention.softmax`) live in :mod:`~selfattn_course.grading.spec.provided`,
+since the ``attention`` task hands them to the learner's function; ``attention`` is the package's
 :func:`~selfattn_course.attention.scaled_dot_product_attention`. The learner may not call those,
 nor torch's attention, while their functions run.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -24,6 +23,7 @@ from selfattn_course.grading.spec import (
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
 from selfattn_course.grading.spec.predicates import finite
+from selfattn_course.grading.spec.provided import attention_scores, masked_softmax
 from selfattn_course.grading.verdicts.forbid import ATTENTION_BUILTINS
 from selfattn_course.masks import causal_mask
 
@@ -50,11 +50,6 @@ def _all_masked_rows_are_zero(result, inputs) -> bool:
 
 
 # --- task 1: attention_scores ---------------------------------------------------------------------
-
-
-def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """``q kᵀ / √d``: ``(..., Lq, d), (..., Lk, d) -> (..., Lq, Lk)``."""
-    return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
 
 
 def _q_and_k(**qkv_arguments) -> dict[str, torch.Tensor]:
@@ -116,12 +111,6 @@ ATTENTION_SCORES = FunctionTask(
 
 
 # --- task 2: masked_softmax -----------------------------------------------------------------------
-
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Softmax over the last dim, only over the entries where ``mask`` is True; all-masked rows
-    give 0."""
-    return softmax(scores, dim=-1, mask=mask)
 
 
 def _masked_entries_are_zero(weights, inputs) -> bool:

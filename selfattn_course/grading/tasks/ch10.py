@@ -27,6 +27,7 @@ from selfattn_course.grading.spec import (
 )
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Numbers
+from selfattn_course.grading.spec.provided import adjacency_mask
 from selfattn_course.graphs import adjacency_mask as package_adjacency_mask
 from selfattn_course.graphs import edge_attention
 
@@ -43,14 +44,6 @@ def _random_edges(num_nodes: int, num_edges: int, *, seed: int, device="cpu") ->
 
 
 # --- task 1: adjacency_mask -----------------------------------------------------------------------
-
-
-def adjacency_mask(
-    edges: torch.Tensor, num_nodes: int, directed: bool = False, self_loops: bool = True
-) -> torch.Tensor:
-    """``(n, n)`` bool, ``mask[i, j]`` True iff edge ``j -> i`` (both ways if undirected), and
-    on the diagonal if ``self_loops``."""
-    return package_adjacency_mask(edges, num_nodes, directed=directed, self_loops=self_loops)
 
 
 def _every_edge_is_allowed(mask, inputs) -> bool:

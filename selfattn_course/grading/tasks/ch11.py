@@ -31,7 +31,7 @@ from selfattn_course.grading.spec import (
     over_devices_only,
 )
 from selfattn_course.grading.spec import cases as C
-from selfattn_course.grading.spec.calls import returns_number
+from selfattn_course.grading.spec.calls import column_projectors, returns_number
 from selfattn_course.grading.spec.cases import plain_numbers
 from selfattn_course.grading.spec.task import default_tolerances
 
@@ -84,15 +84,6 @@ def laplacian_pe(adjacency: torch.Tensor, k: int) -> torch.Tensor:
     normalized Laplacian ``L = I - D^{-1/2} A D^{-1/2}`` for its 2nd to (k+1)-th smallest
     eigenvalues, as columns (the first, eigenvalue 0, carries only the degrees)."""
     return _all_vectors(adjacency)[:, 1 : k + 1]
-
-
-def _projectors(function, case: Case) -> torch.Tensor:
-    """Run ``function`` and return ``(k, n, n)``: ``u uᵀ`` of each returned column ``u``, the same
-    for ``u`` and ``-u``."""
-    vectors = function(*case.args.values(), **case.kwargs)
-    if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2:
-        return vectors  # the comparison names what arrived
-    return torch.einsum("ik,jk->kij", vectors, vectors)
 
 
 def _unit_columns(projectors, _inputs) -> bool:
@@ -173,7 +164,7 @@ LAPLACIAN_PE = FunctionTask(
         ),
     ),
     tolerances={**default_tolerances(), torch.float32: (1e-3, 1e-4)},  # eigh in float32
-    runner=_projectors,
+    runner=column_projectors,
 )
 
 
