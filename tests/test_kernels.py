@@ -1,4 +1,6 @@
-"""Tests for selfattn_course.kernels.flash_attention, the Triton FlashAttention-2 forward kernel.
+"""Tests for selfattn_course.kernels.flash_attention, the Triton FlashAttention-2 kernels: the
+forward here, with a few gradient cases; the backward and grouped-query attention in
+``test_flash_backward.py``.
 
 Three groups:
 

@@ -246,8 +246,9 @@ def _on_device(x: torch.Tensor):
 
 
 def _dot_precision(dtype: torch.dtype) -> str:
-    # "ieee" keeps float32 products exact; 16-bit inputs ignore the setting.
-    return "ieee" if dtype == torch.float32 else "tf32"
+    # "ieee" keeps float32 (and, under the interpreter, float64) products exact; 16-bit inputs
+    # ignore the setting.
+    return "tf32" if dtype in (torch.float16, torch.bfloat16) else "ieee"
 
 
 def _launch_forward(q, k, v, group: int, causal: bool, scale: float, config: dict | None = None):
