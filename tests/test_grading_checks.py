@@ -25,7 +25,7 @@ from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.answers import Choice, IndexSet, Matrix, Number, Numbers
 from selfattn_course.grading.spec.registry import chapter_of, get_task
 from selfattn_course.grading.tasks import ch02
-from selfattn_course.grading.verdicts.compare import compare_tensors
+from selfattn_course.grading.verdicts.compare import check_answer, compare_tensors
 from selfattn_course.grading.verdicts.forbid import (
     ATTENTION_BUILTINS,
     ForbiddenCall,
@@ -318,8 +318,9 @@ def test_numbers_compare_within_their_tolerance():
 
 def test_visible_answer_checks_do_not_give_the_answer_away():
     check("ch02.score_variance", (8, 1))  # the right form passes the visible check
+    check("ch02.score_variance", (8, 1), hidden=True)  # outside grading: compares nothing
     with pytest.raises(CheckFailed, match="is not the right answer"):
-        check("ch02.score_variance", (8, 1), hidden=True)
+        check_answer(get_task("ch02.score_variance"), (8, 1), hidden=True)  # the grader's side
 
 
 # --- the registry, for every chapter ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The tripwires of ``selfattn_course.grading.autograde.tripwires``.
+"""The tripwires of ``selfattn_course.grading.tripwires``.
 
 Audit hooks cannot be removed, so every scenario runs in a fresh interpreter: each script below
 installs the wires once and prints one ``label: outcome`` line per check; the test asserts on
@@ -20,7 +20,7 @@ PRELUDE = textwrap.dedent(
     import torch.nn.functional as F
     import selfattn_course.attention as A
     import selfattn_course.masks as M
-    from selfattn_course.grading.autograde import tripwires as tw
+    from selfattn_course.grading import tripwires as tw
 
     def hand_over(task, fn):
         tw.begin(task)

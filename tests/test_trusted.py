@@ -26,6 +26,7 @@ from selfattn_course.grading.cell import hand_over
 from selfattn_course.grading.spec import cases as C
 from selfattn_course.grading.spec.registry import get_task, registered_chapters
 from selfattn_course.grading.spec.task import FunctionTask
+from selfattn_course.grading.verdicts.handover import prepare_task
 from selfattn_course.grading.verdicts.payload import (
     DRAW_FILE,
     MIME_TYPE,
@@ -77,7 +78,7 @@ def handed(task_id, submission, draw=DRAW):
     shown = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(IPython.display, "publish_display_data", shown.append)
-        hand_over(get_task(task_id), submission, draw)
+        hand_over(prepare_task(get_task(task_id), draw), submission, draw)
     assert len(shown) == 1 and "text/plain" in shown[0]
     return shown[0][MIME_TYPE]
 
@@ -557,6 +558,14 @@ def test_a_module_imported_from_a_file_next_to_the_notebook_is_code_the_grader_c
 def test_a_from_scratch_task_that_uses_ready_made_attention_is_found(source, used):
     forbidden = report_for(source).forbidden(get_task("ch02.attention"), "attention")
     assert any(used in str(finding) for finding in forbidden), forbidden
+
+
+def test_a_cell_the_grader_cannot_read_is_reported_not_skipped():
+    unreadable = "def attention(q, k, v, mask=None):\n    return (q @ k.mT).softmax(-1) @ v\n)"
+    report = report_for(unreadable, CORRECT_ATTENTION)
+    forbidden = report.forbidden(get_task("ch02.attention"), "attention")
+    assert any("cannot read as Python" in str(finding) for finding in forbidden), forbidden
+    assert "cell 2" in str(forbidden[0])
 
 
 def test_only_what_the_task_uses_counts():

@@ -30,4 +30,48 @@ BANK = {
         "mistakes": {"score_variance": "standard deviation"},
         "loses": ["attention"],
     },
+    # Issue #14, section 1: each reaches a ready-made softmax or attention in a way the source
+    # check cannot follow; the tripwires make the call fail wherever it comes from.
+    "reference_from_a_thread_with_the_profiler_off": {
+        "replace": {
+            "masked_softmax-solution": (
+                "%%capture\n"
+                "import sys, threading\n"
+                "import selfattn_course.attention as A\n\n"
+                "def masked_softmax(scores, mask):\n"
+                "    getattr(sys, 'setprofile')(None)\n"
+                "    out = {}\n"
+                "    ready_made = getattr(A, 'soft' + 'max')\n"
+                "    worker = threading.Thread(\n"
+                "        target=lambda: out.update(w=ready_made(scores, mask=mask))\n"
+                "    )\n"
+                "    worker.start()\n"
+                "    worker.join()\n"
+                "    return out['w']\n"
+            ),
+        },
+        "loses": ["masked_softmax"],
+    },
+    "registry_reached_through_check": {
+        "replace": {
+            "masked_softmax-solution": (
+                "def masked_softmax(scores, mask):\n"
+                "    registry = getattr(check, '__globals__')\n"
+                "    return registry['get_task']('ch02.masked_softmax').reference(scores, mask)\n"
+            ),
+        },
+        "loses": ["masked_softmax"],
+    },
+    "aten_sdpa_by_a_built_name_under_a_cell_magic": {
+        "replace": {
+            "attention-solution": (
+                "%%capture\n"
+                "import torch\n\n"
+                "def attention(q, k, v, mask=None):\n"
+                "    op = getattr(torch.ops.aten, 'scaled_dot_' + 'product_attention')\n"
+                "    return op(q, k, v, mask)\n"
+            ),
+        },
+        "loses": ["attention"],
+    },
 }

@@ -75,6 +75,9 @@ CELL_NOT_RUN = "CellNotRun"
 KERNEL_WALL_GRACE = 5.0
 #: Seconds to wait for a restarted kernel to answer.
 RESTART_TIMEOUT = 60
+#: Run quietly in each fresh kernel of a grading run before the learner's first cell; it binds no
+#: name in the learner's namespace.
+ARM_SOURCE = "__import__('selfattn_course.grading.cell', fromlist=['arm']).arm()"
 
 
 class GradingKernelManager(SandboxedKernelManager):
@@ -238,6 +241,7 @@ class GradingExecute(Execute):
         try:
             async with self.async_setup_kernel():
                 await self._async_kernel_info()
+                await self._async_arm()
                 self._baseline_processes = self._sandbox_process_count()
                 replay: list[str] = []  # the setup and solution cells that ran cleanly
                 skip_reason: str | None = None  # why the next test cell is not run
@@ -266,6 +270,20 @@ class GradingExecute(Execute):
             self.log.error("Could not run the notebook: %s", error, exc_info=True)
             for _, cell in code_cells[max(0, done - 1) :]:
                 _record(cell, CELL_NOT_RUN, f"not run: the kernel failed ({error})")
+
+    async def _async_arm(self) -> None:
+        """In a fresh kernel of a grading run, before any of the learner's code: install the
+        tripwires (:func:`selfattn_course.grading.cell.arm`). If that fails, nothing more runs in
+        this notebook (its cells are recorded as not run, with the reason): grading without the
+        tripwires would let a forbidden call earn points."""
+        from selfattn_course.grading.verdicts.handover import HANDOVER_FILE
+
+        folder = (self.resources or {}).get("metadata", {}).get("path") or "."
+        if self._kernel_gone is not None or not os.path.isfile(os.path.join(folder, HANDOVER_FILE)):
+            return  # not a grading run (no prepared cases): nothing to arm
+        if not await self._async_run_quietly(ARM_SOURCE):
+            self.log.error("Could not arm the grading kernel (%s)", ARM_SOURCE)
+            self._kernel_gone = "the grader could not install its checks in the kernel"
 
     def _why_not_run(self) -> str | None:
         if self._remaining() <= 0:
@@ -341,6 +359,7 @@ class GradingExecute(Execute):
             if await ensure_async(self.km.is_alive()):
                 await ensure_async(self.km.shutdown_kernel(now=True))
             return
+        await self._async_arm()
         self._baseline_processes = self._sandbox_process_count()
         for source in replay:
             if not await self._async_run_quietly(source):

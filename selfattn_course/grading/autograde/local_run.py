@@ -32,6 +32,7 @@ from selfattn_course.grading.verdicts.trusted import (
     apply_verdicts,
     calls_check,
     hide_hidden_tests,
+    start_grading_run,
 )
 
 
@@ -100,7 +101,7 @@ def validate_notebook(
         folder = Path(scratch) / "notebook"
         ignore = shutil.ignore_patterns(".*", "__pycache__", "node_modules", "_build")
         shutil.copytree(path.parent, folder, ignore=ignore)
-        draw.write(folder)
+        start_grading_run(notebook, draw, folder)
         _execute(notebook, folder, timeout)
     verdicts = apply_verdicts(notebook, draw, path.parent)
     results = [

@@ -6,9 +6,10 @@ formgrader and ``selfattn-course grade`` all use them:
 - :class:`StartTrustedChecks` (autograde, just before ``Execute``): draws the notebook's
   :class:`~selfattn_course.grading.verdicts.payload.GradingDraw` (a fresh seed unless
   ``c.StartTrustedChecks.seed`` fixes one; the available devices) and writes it next to the
-  notebook, where the kernel starts, so the hidden tests hand their results over instead of
-  deciding (:func:`selfattn_course.grading.cell.hand_over`).
-- :class:`VerifyTrustedChecks` (autograde, just before ``SaveAutoGrades``): removes that file,
+  notebook, where the kernel starts, with the cases of the notebook's tasks prepared from it
+  (:mod:`selfattn_course.grading.verdicts.handover`), so the hidden tests hand their results
+  over instead of deciding (:func:`selfattn_course.grading.cell.hand_over`).
+- :class:`VerifyTrustedChecks` (autograde, just before ``SaveAutoGrades``): removes those files,
   decides each hidden test in the grader's process and rewrites the test cells' outputs
   (:func:`selfattn_course.grading.verdicts.trusted.apply_verdicts`), which ``SaveAutoGrades``
   then scores. The draw is recorded in the notebook's metadata
@@ -70,12 +71,13 @@ class StartTrustedChecks(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         from selfattn_course.grading.verdicts.payload import GradingDraw
+        from selfattn_course.grading.verdicts.trusted import start_grading_run
 
         draw = GradingDraw.fresh(self.seed, self.kernel_devices())
         folder = resources.get("metadata", {}).get("path") or "."
         state = resources.setdefault(RESOURCES_KEY, {})
         state["draw"] = draw
-        state["draw_file"] = str(draw.write(folder))
+        state["run_files"] = [str(path) for path in start_grading_run(nb, draw, folder)]
         self.log.info("Trusted checks: seed %d on %s", draw.seed, ", ".join(draw.devices))
         return nb, resources
 
@@ -87,9 +89,8 @@ class VerifyTrustedChecks(NbGraderPreprocessor):
         from selfattn_course.grading.verdicts.trusted import apply_verdicts
 
         state = resources.get(RESOURCES_KEY, {})
-        draw_file = state.get("draw_file")
-        if draw_file:
-            Path(draw_file).unlink(missing_ok=True)
+        for run_file in state.get("run_files", []):
+            Path(run_file).unlink(missing_ok=True)
         draw = state.get("draw")
         if draw is None:
             self.log.error("StartTrustedChecks did not run: every hidden test scores 0")

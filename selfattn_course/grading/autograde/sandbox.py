@@ -145,13 +145,27 @@ def default_readonly_paths() -> tuple[str, ...]:
 
 
 def default_hidden_paths() -> tuple[str, ...]:
-    """Jupyter's configuration folders (where an ``nbgrader_config.py`` may live), e.g.
-    ``sys.prefix/etc/jupyter``, which would otherwise be visible inside the Python installation."""
+    """What the sandbox covers with an empty folder:
+
+    - the grader's task modules (:func:`task_modules_dir`): references, expected answers and
+      case builders stay in the grader's process; the kernel gets the cases it needs as data
+      (:mod:`selfattn_course.grading.verdicts.handover`);
+    - Jupyter's configuration folders (where an ``nbgrader_config.py`` may live), e.g.
+      ``sys.prefix/etc/jupyter``, which would otherwise be visible inside the Python installation.
+    """
+    hidden = [str(task_modules_dir())]
     try:
         from jupyter_core.paths import jupyter_config_path
     except ImportError:  # pragma: no cover - jupyter_core comes with every kernel manager
-        return ()
-    return tuple(dict.fromkeys(os.path.abspath(path) for path in jupyter_config_path()))
+        pass
+    else:
+        hidden += [os.path.abspath(path) for path in jupyter_config_path()]
+    return tuple(dict.fromkeys(hidden))
+
+
+def task_modules_dir() -> Path:
+    """The folder of :mod:`selfattn_course.grading.tasks` (found without importing it)."""
+    return Path(__file__).resolve().parent.parent / "tasks"
 
 
 @dataclass(frozen=True)

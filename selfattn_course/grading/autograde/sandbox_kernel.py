@@ -73,12 +73,15 @@ from selfattn_course.grading.autograde.sandbox import (
 )
 
 LOG_TAIL_BYTES = 4096
-#: What a test cell needs inside the sandbox: ``check`` and every chapter's tasks.
+#: What a test cell needs inside the sandbox (``check`` and the tripwires), and what it must not
+#: find there (the task modules, with the references and expected answers).
 GRADING_IMPORTS = (
+    "import importlib.util\n"
     "import selfattn_course.grading.cell\n"
-    "from selfattn_course.grading.spec import registry\n"
-    "for chapter in registry.registered_chapters():\n"
-    "    registry.chapter_tasks(chapter)\n"
+    "import selfattn_course.grading.tripwires\n"
+    "if importlib.util.find_spec('selfattn_course.grading.tasks.ch01') is not None:\n"
+    "    raise SystemExit('the sandbox shows the grader task modules (selfattn_course/grading/"
+    "tasks): keep that folder in c.SandboxedKernelManager.hidden_paths')\n"
 )
 #: Where the kernel's Python finds the package, asked outside the sandbox (prints the folder).
 FIND_PACKAGE = (

@@ -131,13 +131,21 @@ class GradingDraw:
 _START_FOLDER = Path.cwd()
 
 
+def start_folder() -> Path:
+    """The folder where the grader left :data:`DRAW_FILE` for this kernel: the one it started in,
+    else the working folder (a test that changes folder); the start folder when neither has it."""
+    for folder in dict.fromkeys([_START_FOLDER, Path.cwd()]):
+        if (folder / DRAW_FILE).is_file():
+            return folder
+    return _START_FOLDER
+
+
 def current_draw() -> GradingDraw | None:
     """The draw of the grading this kernel is part of, read from :data:`DRAW_FILE`; None outside
     grading (a learner running their notebook, a test)."""
-    for folder in dict.fromkeys([_START_FOLDER, Path.cwd()]):
-        path = folder / DRAW_FILE
-        if path.is_file():
-            return GradingDraw.from_json(json.loads(path.read_text()))
+    path = start_folder() / DRAW_FILE
+    if path.is_file():
+        return GradingDraw.from_json(json.loads(path.read_text()))
     return None
 
 

@@ -125,8 +125,8 @@ class _Parsed:
     tree: ast.Module
 
 
-def _parse(source: str) -> ast.Module | None:
-    """The cell's code as Python (IPython syntax transformed first); None if it does not parse."""
+def _parse(source: str) -> ast.Module | str:
+    """The cell's code as Python (IPython syntax transformed first), or why it does not parse."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -135,8 +135,10 @@ def _parse(source: str) -> ast.Module | None:
         pass
     try:
         return ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
+    except SyntaxError as error:
+        return f"{type(error).__name__}: {error.msg}, line {error.lineno}"
+    except (ValueError, RecursionError, MemoryError) as error:
+        return f"{type(error).__name__}: {str(error)[:80]}"
 
 
 def _finding(parsed: _Parsed, node: ast.AST, what: str) -> Finding:
@@ -285,9 +287,16 @@ class Program:
     """
 
     def __init__(self, cells: Sequence[CodeCell], local_modules: Iterable[str] = ()):
-        self.parsed = [
-            _Parsed(cell, tree) for cell in cells if (tree := _parse(cell.source)) is not None
-        ]
+        self.parsed: list[_Parsed] = []
+        # Learner cells that are not Python the grader can read: reported, never skipped.
+        self.unreadable: list[Finding] = []
+        for cell in cells:
+            tree = _parse(cell.source)
+            if isinstance(tree, ast.Module):
+                self.parsed.append(_Parsed(cell, tree))
+            elif not cell.trusted:
+                what = f"code the grader cannot read as Python ({tree}), so it cannot check it"
+                self.unreadable.append(Finding(what, cell.label, cell.position))
         self.local_modules = frozenset(local_modules)
         self.course_imports: set[str] = set()  # top-level modules the course's own cells import
         self.student = [parsed for parsed in self.parsed if not parsed.cell.trusted]
@@ -361,7 +370,9 @@ class Program:
         if not task.forbidden:
             return []
         rules = _Rules(task.forbidden)
-        findings = []
+        findings = [
+            finding for finding in self.unreadable if before is None or finding.position < before
+        ]
         for parsed, node in self._reached_from(name, stop=set(task.provided), before=before):
             findings += self._forbidden_in(parsed, node, rules)
         for parsed in self.student:  # code built at run time at top level may define anything

@@ -43,6 +43,7 @@ from selfattn_course.grading.verdicts.compare import (
     not_a_function,
     raised_message,
 )
+from selfattn_course.grading.verdicts.handover import write_hand_over
 from selfattn_course.grading.verdicts.payload import (
     FORMAT,
     MIME_TYPE,
@@ -239,6 +240,27 @@ def hidden_check(source: str) -> tuple[str, str] | None:
         ):
             return node.args[0].value, node.args[1].id
     return None
+
+
+def notebook_tasks(notebook: Any) -> list[Task]:
+    """The registered tasks whose hidden test is in ``notebook``'s test cells, in its order, once
+    each (an id the registry does not know is left out: its cell fails for want of a payload)."""
+    found: dict[str, Task] = {}
+    for cell in notebook.get("cells", []):
+        if is_test_cell(cell) and (call := hidden_check(cell.get("source", ""))) is not None:
+            try:
+                found.setdefault(call[0], get_task(call[0]))
+            except KeyError:
+                continue
+    return list(found.values())
+
+
+def start_grading_run(notebook: Any, draw: GradingDraw, folder: str | Path) -> list[Path]:
+    """Leave in ``folder`` (where the notebook's kernel starts) what the kernel needs to be graded
+    with ``draw``: the draw (:data:`~.payload.DRAW_FILE`) and the prepared cases of the notebook's
+    tasks (:data:`~.handover.HANDOVER_FILE`); returns the two paths, for removal afterwards."""
+    handover = write_hand_over(folder, draw, notebook_tasks(notebook))
+    return [draw.write(folder), handover]
 
 
 def calls_check(source: str) -> bool:
