@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,36 @@ def test_a_cell_of_more_than_256_kib_of_source_is_refused_with_its_size(tmp_path
     assert problem.reason == (
         "ch01.ipynb is not a valid notebook: cell 2 holds 586 KiB of source, more than 256 KiB"
     )
+
+
+def test_a_timestamp_a_learner_wrote_is_replaced_by_the_file_systems_time(tmp_path):
+    from datetime import datetime, timedelta
+
+    from selfattn_course.grading.classroom.course import Submission
+    from selfattn_course.grading.classroom.units import TIMESTAMP_FILE, Unit
+
+    folder = tmp_path / "mallory" / "ch02"
+    folder.mkdir(parents=True)
+    notebook = folder / "ch02.ipynb"
+    notebook.write_text("{}")
+    (folder / TIMESTAMP_FILE).write_text("2000-01-01 00:00:00.000000 UTC")
+    changed = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    os.utime(notebook, (changed.timestamp(), changed.timestamp()))
+    os.utime(folder / TIMESTAMP_FILE, (changed.timestamp() - 60, changed.timestamp() - 60))
+
+    unit = Unit.from_submission(Submission("mallory", "ch02", notebook))
+    assert unit.files[TIMESTAMP_FILE] == b"2026-12-07 09:30:00.000000 UTC"
+    # the exchange's own timestamp (the course's submitted/, filled by nbgrader collect) is kept
+    kept = Unit.from_submission(Submission("mallory", "ch02", notebook), trust_timestamp=True)
+    assert kept.files[TIMESTAMP_FILE].startswith(b"2000-01-01")
+    # a modification time in the future is no later than now
+    future = datetime.now(UTC) + timedelta(days=400)
+    os.utime(notebook, (future.timestamp(), future.timestamp()))
+    unit = Unit.from_submission(Submission("mallory", "ch02", notebook))
+    assert unit.files[TIMESTAMP_FILE].decode() <= datetime.now(UTC).strftime(
+        "%Y-%m-%d %H:%M:%S.%f UTC"
+    )
+    # the learner's timestamp.txt does not change whether the folder counts as changed
+    (folder / TIMESTAMP_FILE).write_text("1999-01-01 00:00:00.000000 UTC")
+    again = Unit.from_submission(Submission("mallory", "ch02", notebook))
+    assert again.files_sha256 == unit.files_sha256

@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from selfattn_course.grading.autograde.nbgrader_command import (
@@ -50,9 +51,23 @@ class Unit:
     files_sha256: str
 
     @classmethod
-    def from_submission(cls, submission: Submission) -> Unit:
-        files = read_folder(submission.path.parent)
-        return cls(submission.student, submission.chapter, files, files_hash(files))
+    def from_submission(cls, submission: Submission, *, trust_timestamp: bool = False) -> Unit:
+        """The unit of ``submission``, its folder's files read now.
+
+        nbgrader takes the submission time from the folder's ``timestamp.txt``. Only the
+        exchange's is trusted (``trust_timestamp``: the folder is the course's ``submitted/``,
+        filled by ``nbgrader collect``); anywhere else the learner may have written it, so it is
+        replaced by the time the file system gives (:func:`file_system_timestamp`).
+        """
+        folder = submission.path.parent
+        files = read_folder(folder)
+        if not trust_timestamp:
+            files.pop(TIMESTAMP_FILE, None)
+            digest = files_hash(files)
+            files[TIMESTAMP_FILE] = file_system_timestamp(folder).encode()
+        else:
+            digest = files_hash(files)
+        return cls(submission.student, submission.chapter, files, digest)
 
     @property
     def name(self) -> str:
@@ -98,6 +113,20 @@ class UnitResult:
     @property
     def name(self) -> str:
         return f"{self.student}/{self.chapter}"
+
+
+#: Where nbgrader reads a submission's time (written by ``nbgrader submit`` into the exchange).
+TIMESTAMP_FILE = "timestamp.txt"
+
+
+def file_system_timestamp(folder: str | Path, now: datetime | None = None) -> str:
+    """The time of the newest file under ``folder`` (its modification time), never later than
+    ``now``, in nbgrader's format (``2026-12-07 09:23:06.000000 UTC``): what the file system says
+    the learner last changed, in place of a ``timestamp.txt`` the learner could have written."""
+    now = now or datetime.now(UTC)
+    times = [path.stat().st_mtime for path in Path(folder).rglob("*") if path.is_file()]
+    newest = datetime.fromtimestamp(max(times), UTC) if times else now
+    return min(newest, now).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def read_folder(folder: str | Path) -> dict[str, bytes]:
