@@ -651,6 +651,49 @@ def test_command_sets_the_limits_and_no_network():
     assert "--unshare-net" not in wrap_command(["/usr/bin/true"], SandboxConfig(network=True))
 
 
+@needs_bwrap
+def test_command_caps_cpu_time_and_lowers_the_priority():
+    command = wrap_command(["/usr/bin/true"], SandboxConfig(cpu_seconds=42, niceness=7))
+    assert "--cpu=42" in command
+    nice = next(i for i, part in enumerate(command) if part.endswith("/nice"))
+    assert command[nice + 1 : nice + 3] == ["-n", "7"]
+    uncapped = wrap_command(["/usr/bin/true"], SandboxConfig(cpu_seconds=None))
+    assert not any(part.startswith("--cpu=") for part in uncapped)
+
+
+@needs_bwrap
+def test_a_process_that_burns_its_cpu_time_is_killed_long_before_the_wall_clock_cap():
+    spin = (
+        "import threading\n"
+        "def spin():\n"
+        "    while True:\n"
+        "        pass\n"
+        "for _ in range(4):\n"
+        "    threading.Thread(target=spin).start()\n"
+    )
+    command = wrap_command(
+        [sys.executable, "-c", spin], SandboxConfig(cpu_seconds=2, wall_seconds=60)
+    )
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, env=sandbox.launch_env(), timeout=90)
+    assert done.returncode in (128 + 24, 128 + 9, -24, -9), done  # SIGXCPU, then SIGKILL
+    assert time.monotonic() - started < 30
+
+
+@needs_bwrap
+def test_the_graders_task_modules_are_hidden_in_the_sandbox_but_the_kernel_side_imports():
+    probe = (
+        "import importlib.util, selfattn_course.grading.cell, selfattn_course.grading.tripwires\n"
+        "print(importlib.util.find_spec('selfattn_course.grading.tasks.ch02'))"
+    )
+    command = wrap_command([sys.executable, "-P", "-c", probe], SandboxConfig(wall_seconds=60))
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=sandbox.launch_env(), timeout=90
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "None"
+
+
 @needs_bwrap  # wrap_command looks its tools up
 def test_command_hides_a_folder_inside_a_readonly_one_and_binds_back_what_it_allows(tmp_path):
     outer, hidden, allowed = tmp_path, tmp_path / "course", tmp_path / "course" / "lib"

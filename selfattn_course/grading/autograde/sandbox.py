@@ -44,8 +44,15 @@ Limits (per sandbox; the kernel's own threads count as processes):
   folders are size-capped; the read-write host folders (``workdir``, ``shared_paths``) are capped
   only per file, so put them on a small file system to cap their total.
 
-Not capped: CPU (``cpu_threads`` only sets the thread count numpy and torch use) and the size of
-what the kernel prints (the Jupyter client keeps it all; cap it there).
+- ``cpu_seconds``: CPU time of each process, all its threads together (``RLIMIT_CPU``); past it
+  the process is killed. 150 spinning threads reach a 600 s cap in 4 s of wall time, so a
+  notebook that burns CPU to slow the class down ends its own kernel first.
+- ``niceness``: the sandbox runs at this lower priority (``nice``), so the grader and its other
+  kernels get the CPU first.
+
+Not capped: the size of what the kernel prints (the Jupyter client keeps it all; cap it there).
+``cpu_threads`` only sets the thread count numpy and torch use. A cell that timed out while its
+sandbox waited for a CPU is regraded, never scored 0 (:mod:`.execute`).
 
 What the instructor's machine needs (Linux): ``bwrap`` (Debian/Ubuntu package ``bubblewrap``),
 ``setpriv``, ``prlimit``, ``choom`` (util-linux) and ``timeout`` (coreutils); and, when grading
@@ -103,6 +110,7 @@ HELPERS = {
     "choom": "util-linux",
     "setpriv": "util-linux",
     "timeout": "coreutils",
+    "nice": "coreutils",
     "cp": "coreutils",
     "sh": "dash",
 }
@@ -179,6 +187,8 @@ class SandboxConfig:
     - ``max_file_bytes``: largest file it may write (``RLIMIT_FSIZE``).
     - ``tmpfs_bytes``: size of each private in-memory folder: ``/tmp``, ``$HOME``, ``/dev/shm``.
     - ``cpu_threads``: ``OMP_NUM_THREADS`` and friends (a hint to numpy and torch, not a cap).
+    - ``cpu_seconds``: CPU time of each process (``RLIMIT_CPU``); None for no cap.
+    - ``niceness``: how much lower than the grader the sandbox's priority is (``nice -n``, 0-19).
     - ``workdir``: host folder whose files are copied into :data:`WORKDIR_INSIDE`, the working
       directory (an in-memory folder of ``tmpfs_bytes``; the host folder is never written);
       None for none (the working directory is then ``$HOME``).
@@ -200,6 +210,8 @@ class SandboxConfig:
     max_file_bytes: int = 256 * MiB
     tmpfs_bytes: int = 256 * MiB
     cpu_threads: int = 1
+    cpu_seconds: int | None = 600
+    niceness: int = 10
     workdir: str | None = None
     shared_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = field(default_factory=default_readonly_paths)
@@ -218,6 +230,16 @@ class SandboxConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.cpu_seconds is not None and (
+            isinstance(self.cpu_seconds, bool)
+            or not isinstance(self.cpu_seconds, int)
+            or self.cpu_seconds < 1
+        ):
+            raise ValueError(
+                f"cpu_seconds must be a positive int or None, got {self.cpu_seconds!r}"
+            )
+        if isinstance(self.niceness, bool) or self.niceness not in range(20):
+            raise ValueError(f"niceness must be an int from 0 to 19, got {self.niceness!r}")
         if self.wall_seconds is not None and not self.wall_seconds > 0:
             raise ValueError(f"wall_seconds must be positive or None, got {self.wall_seconds!r}")
         for name in ("shared_paths", "readonly_paths", "hidden_paths"):
@@ -271,8 +293,9 @@ def wrap_command(argv: Sequence[str], config: SandboxConfig) -> list[str]:
     """The command line that runs ``argv`` inside a sandbox made as ``config`` says.
 
     ``bwrap <namespaces> <mounts> <environment> -- [setpriv <fresh uid> --] choom -n 1000 --
-    prlimit <limits> -- timeout --foreground --signal=KILL -- <wall_seconds> argv``. ``argv[0]``
-    must be an absolute path visible inside (e.g. ``sys.executable``). As root, the code runs as
+    nice -n <niceness> -- prlimit <limits> -- timeout --foreground --signal=KILL --
+    <wall_seconds> argv``. ``argv[0]`` must be an absolute path visible inside (e.g.
+    ``sys.executable``). As root, the code runs as
     ``config.sandbox_uid`` (a :func:`fresh_uid` when None); files it must write (``workdir``,
     ``shared_paths``) must then belong to that uid: :class:`.SandboxedKernelManager` sees to it.
     Start it with ``env=`` :func:`launch_env`.
@@ -289,11 +312,13 @@ def wrap_command(argv: Sequence[str], config: SandboxConfig) -> list[str]:
     if config.workdir is not None:  # as the sandbox's user, so the copies are its own
         copy = f'{_tool("cp")} -R {WORKDIR_SOURCE_INSIDE}/. {WORKDIR_INSIDE}/ && exec "$@"'
         command += [_tool("sh"), "-c", copy, "sh"]
-    command += [_tool("choom"), "-n", "1000", "--", _tool("prlimit")]
+    command += [_tool("choom"), "-n", "1000", "--"]
+    command += [_tool("nice"), "-n", str(config.niceness), "--", _tool("prlimit")]
     command += [
         f"--as={config.memory_bytes}",
         f"--nproc={config.max_processes}",
         f"--fsize={config.max_file_bytes}",
+        *([f"--cpu={config.cpu_seconds}"] if config.cpu_seconds is not None else []),
         "--core=0",
         "--",
     ]
@@ -472,7 +497,9 @@ def sandbox_available() -> tuple[bool, str]:
     """
     if not sys.platform.startswith("linux"):
         return False, f"the sandbox needs Linux (bubblewrap); this is {sys.platform}; {UNSAFE_HINT}"
-    needed = ["bwrap", "prlimit", "choom", "timeout"] + (["setpriv"] if runs_privileged() else [])
+    needed = ["bwrap", "prlimit", "choom", "nice", "timeout"] + (
+        ["setpriv"] if runs_privileged() else []
+    )
     missing = [name for name in needed if shutil.which(name, path=TOOL_PATH) is None]
     if missing:
         packages = sorted({HELPERS[name] for name in missing})

@@ -125,6 +125,15 @@ class SandboxedKernelManager(AsyncKernelManager):
     cpu_threads = Int(
         SandboxConfig.cpu_threads, help="OMP/MKL/OpenBLAS thread count inside the sandbox."
     ).tag(config=True)
+    cpu_seconds = Int(
+        SandboxConfig.cpu_seconds,
+        allow_none=True,
+        help="CPU seconds each process of the kernel may use, its threads together (None: no "
+        "cap); past it the process is killed.",
+    ).tag(config=True)
+    niceness = Int(
+        SandboxConfig.niceness, help="How much lower the kernel's CPU priority is (nice, 0-19)."
+    ).tag(config=True)
     readonly_paths = List(
         Unicode(),
         help="More host paths the kernel may read, besides Python and the selfattn_course package.",
@@ -175,6 +184,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             max_file_bytes=self.max_file_bytes,
             tmpfs_bytes=self.tmpfs_bytes,
             cpu_threads=self.cpu_threads,
+            cpu_seconds=self.cpu_seconds,
+            niceness=self.niceness,
             workdir=workdir,
             shared_paths=shared,
             readonly_paths=(*default_readonly_paths(), *self.readonly_paths),
