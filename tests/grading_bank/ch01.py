@@ -23,4 +23,15 @@ BANK = {
         "mistakes": {"rows_changed": "every row holds a score against key 2"},
         "delete": ["rows_changed"],
     },
+    # Issue #14, section 2: the expected answer read from the task registry. The sandbox hides
+    # the task modules, so the lookup fails and the task scores 0.
+    "answer_read_from_the_registry": {
+        "replace": {
+            "mixing-solution": (
+                "from selfattn_course.grading.spec.registry import get_task\n\n"
+                "mixing = get_task('ch01.mixing').expected\n"
+            ),
+        },
+        "loses": ["mixing"],
+    },
 }

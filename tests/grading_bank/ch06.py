@@ -24,4 +24,18 @@ BANK = {
         },
         "loses": ["conv1d"],
     },
+    # Issue #14: torch's convolution by an operator name built at run time, in a cell the source
+    # check cannot read (%%capture); the tripwires stop it in the dispatcher.
+    "aten_convolution_by_a_built_name": {
+        "replace": {
+            "conv1d-solution": (
+                "%%capture\n"
+                "import torch\n\n\n"
+                "def conv1d(x, weight, bias=None, dilation=1):\n"
+                "    op = getattr(torch.ops.aten, 'convo' + 'lution')\n"
+                "    return op(x, weight, bias, [1], [0], [dilation], False, [0], 1)\n"
+            ),
+        },
+        "loses": ["conv1d"],
+    },
 }
