@@ -24,6 +24,7 @@ import hashlib
 import html
 import importlib.util
 import io
+import json
 import os
 import re
 import shutil
@@ -504,6 +505,22 @@ def test_output_past_the_cap_is_cut_with_a_marker_and_the_cell_runs_on(tmp_path)
     assert "dropped" not in printed
     assert not first_error(nb.cells[0])
     assert stdout_of(nb.cells[1]) == "True\n"
+
+
+@needs_sandbox
+def test_a_display_update_cannot_carry_output_past_the_cap(tmp_path):
+    flood = (
+        "from IPython.display import display, update_display\n"
+        "display('small', display_id='d')\n"
+        "display('tiny', display_id='e')\n"
+        "update_display('still small', display_id='e')\n"
+        "update_display('y' * 50_000, display_id='d')\n"
+    )
+    nb = run_tiny(tiny(flood), tmp_path, max_cell_output_bytes=1000)
+    kept = json.dumps(nb.cells[0].outputs)
+    assert len(kept) < 2000 and "yyyy" not in kept
+    assert "still small" in kept  # updates under the cap still apply
+    assert not first_error(nb.cells[0])
 
 
 @needs_sandbox

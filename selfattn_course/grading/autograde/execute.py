@@ -472,6 +472,23 @@ class GradingExecute(Execute):
         )
         return None
 
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """An ``update_display_data`` replaces outputs kept earlier (in this cell or others), so
+        :meth:`output` never sees it: count it against the notebook's cap, once for each output
+        it replaces, and drop it past the cap (the outputs keep their earlier, small data)."""
+        targets = self._display_id_map.get(display_id, {})
+        size = _content_bytes(msg.get("content", {})) * max(
+            1, sum(len(indices) for indices in targets.values())
+        )
+        room = self.max_notebook_output_bytes - self._notebook_output_bytes
+        if size > min(room, self.max_cell_output_bytes):
+            self.log.warning(
+                "A display update of %s was dropped: past the output limits", _size(size)
+            )
+            return None
+        self._notebook_output_bytes += size
+        return super()._update_display_id(display_id, msg)
+
     def _note_starvation(self, timeout: float) -> None:
         """Record in the notebook's metadata that the cell timed out starved of CPU, if it did."""
         ran, waited = (
