@@ -6,6 +6,7 @@ cases: the kernel would fail to build them and the task would get no result at a
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 import torch
 from traitlets.config import Config
@@ -16,7 +17,8 @@ from selfattn_course.grading.autograde.preprocessors import StartTrustedChecks
 
 def drawn_devices(config: Config | None = None, tmp_path=None) -> tuple[str, ...]:
     step = StartTrustedChecks(config=config or Config())
-    _, resources = step.preprocess(None, {"metadata": {"path": str(tmp_path)}})
+    notebook = nbformat.v4.new_notebook()  # no test cells: only the draw matters here
+    _, resources = step.preprocess(notebook, {"metadata": {"path": str(tmp_path)}})
     return resources["selfattn_course"]["draw"].devices
 
 
