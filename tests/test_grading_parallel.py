@@ -1,9 +1,9 @@
 """Grading a class (selfattn_course/grading/classroom/): one pipeline, same grades, any pool.
 
 Fast tests check the pieces (the hash, the choice of N, the batches, nbgrader's log). The slow
-ones grade a class of 6 synthetic learners of chapter 1 (the solution, each wrong submission of
-tests/grading_bank/ch01.py, one that kills its kernel on purpose) with ``--workers 2`` (two
-batches of 3), without ``--workers`` (one local worker: one batch of 6) and
+ones grade a class of synthetic learners of chapter 1, one of each kind (the solution, each wrong
+submission of tests/grading_bank/ch01.py, one that kills its kernel on purpose: 7 today) with
+``--workers 2`` (two batches), without ``--workers`` (one local worker: one batch) and
 through a 2-process ``distributed.LocalCluster``, and compare the table and the CSV; a rerun, a
 changed submission and ``--force`` reuse a copy of the first grading's gradebook. Then fault tests
 (a killed grading process, a killed coordinator) and one run through a real ``dask scheduler``
@@ -39,9 +39,10 @@ from selfattn_course.grading.classroom.gradebook import UNITS_TABLE
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "ch01"
-# Each kind of submission once: the pools cut the class into other batches (2 workers: 3 + 3;
-# one worker: 6), so a learner's grade must not depend on who shares its batch.
-LEARNERS = 6
+# Each kind of submission once (the solution, each entry of the chapter's bank, a crash): the
+# pools cut the class into other batches (2 workers: 4 + 3 for 7; one worker: all), so a
+# learner's grade must not depend on who shares its batch.
+LEARNERS = 2 + len(load_bank(CHAPTER))
 AVAILABLE, WHY_NOT = sandbox.sandbox_available()
 needs_sandbox = pytest.mark.skipif(not AVAILABLE, reason=f"no sandbox here: {WHY_NOT}")
 CRASH = "import os\nos._exit(3)\n"
