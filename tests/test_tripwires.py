@@ -34,7 +34,7 @@ PRELUDE = textwrap.dedent(
             fn()
         except tw.Tripped as error:
             print(f"{label}: tripped | {error}")
-        except tw.Refused as error:
+        except (tw.Refused, tw.NoNewProcess) as error:
             print(f"{label}: refused | {error}")
         except Exception as error:
             print(f"{label}: error {type(error).__name__} | {error}")
@@ -151,6 +151,16 @@ ATTENTION_SCRIPT = textwrap.dedent(
     check("os.system", lambda: os.system("true"))
     import _posixsubprocess
     check("fork_exec", lambda: _posixsubprocess.fork_exec())
+
+    def first_matplotlib_import():  # builds its font cache, asking fc-list (a new process)
+        import os, tempfile
+        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp()
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        plt.figure().savefig(os.path.join(os.environ["MPLCONFIGDIR"], "figure.png"))
+
+    check("matplotlib first import", first_matplotlib_import)
 
     # Scopes.
     check("begin from learner", lambda: tw.begin("ch05.mh"))
@@ -282,10 +292,16 @@ def test_capabilities_refused(attention, label):
     assert attention[label].startswith("refused |"), attention[label]
 
 
+def test_a_refused_new_process_is_an_os_error_as_when_the_program_cannot_run():
+    from selfattn_course.grading.tripwires import NoNewProcess
+
+    assert issubclass(NoNewProcess, PermissionError)
+
+
 @pytest.mark.parametrize(
     "label",
     ["torch.softmax", "Tensor.softmax", "matmul", "causal_mask", "split in ch05.mh",
-     "helper in ch05.mh", "skip to ch06.last"],
+     "helper in ch05.mh", "skip to ch06.last", "matplotlib first import"],
 )  # fmt: skip
 def test_allowed_calls_work(attention, label):
     assert attention[label] == "ok", attention[label]

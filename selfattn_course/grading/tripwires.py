@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import ast
 import ctypes
+import errno
 import importlib
 import inspect
 import math
@@ -148,6 +149,12 @@ class Tripped(RuntimeError):
 
 class Refused(RuntimeError):
     """The tripwires refused an operation (a scope event, a capability that would undo them)."""
+
+
+class NoNewProcess(PermissionError):
+    """Starting a program was refused. An ``OSError`` (``EPERM``), as when the program cannot be
+    run: libraries that try a helper program and carry on without it (matplotlib asks
+    ``fc-list`` for fonts on its first import) keep working."""
 
 
 def begin(task_id: str) -> None:
@@ -376,7 +383,9 @@ def _make_kernel(op: str) -> Callable[..., Any]:
 
 
 def _stub_fork_exec(*args: Any, **kwargs: Any) -> Any:
-    raise Refused("starting a new process is unavailable while this notebook is graded")
+    raise NoNewProcess(
+        errno.EPERM, "starting a new process is unavailable while this notebook is graded"
+    )
 
 
 def _message(name: str, tasks: Sequence[str], via: str | None = None) -> str:
@@ -537,6 +546,8 @@ def _seal(
     str_type = str
     tripped = Tripped
     refused = Refused
+    no_new_process = NoNewProcess
+    eperm = errno.EPERM
     position = {task: index for index, task in enumerate(order)}
     position = types.MappingProxyType(position)
     process_events = _PROCESS_EVENTS
@@ -605,7 +616,7 @@ def _seal(
                 raise refused("_posixsubprocess cannot be imported again")
             return
         if event in process_events:
-            raise refused(f"{event} is unavailable while this notebook is graded")
+            raise no_new_process(eperm, f"{event} is unavailable while this notebook is graded")
         if event in gc_events:
             raise refused(f"{event} is unavailable while this notebook is graded")
         if event == "sys.settrace":
