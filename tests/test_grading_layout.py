@@ -8,10 +8,10 @@ is one, else ``package``; a module's parent packages are not counted (Python run
 ``__init__`` first, but they are not what the module depends on).
 
 The stages, lowest first, as grading/__init__.py states them (a module may import its own stage
-and the stages below, never one above): errors, notebooks and tripwires; spec; verdicts; tasks;
-cell; autograde; classroom; and the package itself (its ``__init__``, which re-exports ``check``).
-One lookup goes up on purpose: the registry (spec/registry.py) finds a chapter's task module
-by its name (:data:`LOOKUPS_BY_NAME`); the tasks package it names imports nothing.
+and the stages below, never one above): errors, names, notebooks and tripwires; spec; verdicts;
+tasks; cell; autograde; classroom; and the package itself (its ``__init__``, which re-exports
+``check``). One lookup goes up on purpose: the registry (spec/registry.py) finds a chapter's task
+module by its name (:data:`LOOKUPS_BY_NAME`); the tasks package it names imports nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ ROOT = REPO / "selfattn_course" / "grading"
 
 #: Lowest first. A module's stage is the first part of its name below the package
 #: (``spec.registry`` -> ``spec``); ``""`` is the package's own ``__init__``.
-STAGES = [{"errors", "notebooks", "tripwires"}, {"spec"}, {"verdicts"}, {"tasks"}, {"cell"}]
+STAGES = [
+    {"errors", "names", "notebooks", "tripwires"},
+    {"spec"},
+    {"verdicts"},
+    {"tasks"},
+    {"cell"},
+]
 STAGES += [{"autograde"}, {"classroom"}, {""}]
 
 #: The upward edges allowed, each with its reason: (importer, imported).

@@ -29,15 +29,16 @@ The subpackages follow the pipeline a submission goes through:
                      (``report``) and the progress bar
 - :mod:`.notebooks`  reading and writing nbgrader notebooks (cells and their metadata)
 - :mod:`.errors`     :class:`CheckFailed`, the one exception a check raises
+- :mod:`.names`      what a dotted function name (a forbidden or provided one) refers to
 - :mod:`.tripwires`  in a graded kernel, what the notebook's tasks forbid stops working (an audit
                      hook, in-place rewrites, dispatcher kernels), installed by ``cell.arm``
 
 Imports go down these stages, never up, and never in a cycle (tests/test_grading_layout.py
-checks it): ``errors``, ``notebooks`` and ``tripwires`` < ``spec`` < ``verdicts`` < ``tasks`` <
-``cell`` < ``autograde`` < ``classroom`` < this package's ``__init__``. The verdicts judge any
-task through the spec's types and never name a chapter; the tasks are the course's content,
-written with the spec and the verdicts' lists of forbidden calls. One lookup goes up by design:
-the registry finds a chapter's module in :mod:`.tasks` by its name.
+checks it): ``errors``, ``names``, ``notebooks`` and ``tripwires`` < ``spec`` < ``verdicts`` <
+``tasks`` < ``cell`` < ``autograde`` < ``classroom`` < this package's ``__init__``. The verdicts
+judge any task through the spec's types and never name a chapter; the tasks are the course's
+content, written with the spec and the verdicts' lists of forbidden calls. One lookup goes up by
+design: the registry finds a chapter's module in :mod:`.tasks` by its name.
 
 What a test cell imports (:func:`check`, the spec, the verdicts but ``trusted``; the tasks only
 outside grading, since the sandbox hides them) needs only torch and numpy; the Jupyter tools

@@ -97,6 +97,8 @@ from typing import Any
 
 import torch
 
+from selfattn_course.grading.names import python_function, resolve
+
 #: Audit event raised by a wired function or operator; its argument is the wire's name.
 TRIPWIRE_EVENT = "selfattn_course.tripwire"
 #: Audit event raised by :func:`begin` / :func:`end`.
@@ -199,25 +201,6 @@ def _family_ops(family: str) -> list[str]:
         if hit:
             ops.append(op)
     return sorted(ops)
-
-
-def _resolve(name: str) -> Any:
-    """The object a dotted name refers to, importing modules on the way."""
-    parts = name.split(".")
-    target: Any = importlib.import_module(parts[0])
-    for i, part in enumerate(parts[1:], start=1):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            target = importlib.import_module(".".join(parts[: i + 1]))
-    return target
-
-
-def _python_function(obj: Any) -> types.FunctionType | None:
-    """The innermost Python function of ``obj`` (unwrapping decorators), None for a builtin."""
-    obj = inspect.unwrap(obj)
-    obj = getattr(obj, "__func__", obj)
-    return obj if isinstance(obj, types.FunctionType) else None
 
 
 def _replace_consts(code: types.CodeType, table: Mapping[str, Any]) -> types.CodeType:
@@ -418,10 +401,10 @@ def install(
         ValueError: a name cannot be wired (a builtin outside the known families, a function
             whose source does not recompile to the same shape).
     """
-    hand_over_fn = _python_function(hand_over)
+    hand_over_fn = python_function(hand_over)
     if hand_over_fn is None:
         raise ValueError("hand_over must be a Python function")
-    wired: list[Any] = [hand_over_fn, _python_function(begin), _python_function(end)]
+    wired: list[Any] = [hand_over_fn, python_function(begin), python_function(end)]
     messages: dict[str, str] = {}
     families: dict[str, list[str]] = {}
     family_tasks: dict[str, list[str]] = {}
@@ -430,8 +413,8 @@ def install(
     for name, tasks in forbidden.items():
         tasks = [str(t) for t in tasks]
         family = _family(name)
-        target = _resolve(name)
-        fn = _python_function(target)
+        target = resolve(name)
+        fn = python_function(target)
         if fn is None and family in (None, "softmax"):
             if family == "softmax":
                 continue  # documented: torch.softmax / Tensor.softmax stay with the watcher
@@ -446,7 +429,7 @@ def install(
 
     for family, names in families.items():
         for module_name, attribute in _FAMILY_PYTHON[family]:
-            fn = _python_function(getattr(importlib.import_module(module_name), attribute))
+            fn = python_function(getattr(importlib.import_module(module_name), attribute))
             dotted = f"{module_name}.{attribute}"
             if fn is not None and dotted not in python_names:
                 python_names[dotted] = (fn, family_tasks[family])
@@ -496,7 +479,7 @@ def install(
     for task, names in provided.items():
         codes, fams = set(), set()
         for name in names:
-            fn = _python_function(_resolve(name))
+            fn = python_function(resolve(name))
             if fn is not None:
                 codes.add(fn.__code__)
             elif _family(name) in families:

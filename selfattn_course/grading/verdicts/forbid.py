@@ -15,14 +15,13 @@ reference helpers it provides to a task (see ``FunctionTask.provided``).
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from selfattn_course.grading.errors import CheckFailed
+from selfattn_course.grading.names import python_function, resolve
 
 #: What a task that asks for attention "from scratch" may not call: the package's references and
 #: torch's own attention (functional and module, and the function the module calls).
@@ -63,29 +62,10 @@ class ForbiddenCall(CheckFailed):
     """A forbidden function was called; the message names it and the task's rule."""
 
 
-def resolve(name: str) -> Any:
-    """The object a dotted name refers to, importing modules on the way as needed."""
-    parts = name.split(".")
-    target = importlib.import_module(parts[0])
-    for i, part in enumerate(parts[1:], start=1):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            module_name = ".".join(parts[: i + 1])
-            try:
-                target = importlib.import_module(module_name)
-            except ModuleNotFoundError:
-                raise LookupError(
-                    f"cannot resolve {name!r}: {'.'.join(parts[:i])} has no attribute {part!r}"
-                ) from None
-    return target
-
-
 def _code_of(function: Any) -> Any | None:
     """The code object of a Python function (unwrapping decorators), None for a builtin."""
-    function = inspect.unwrap(function)
-    function = getattr(function, "__func__", function)
-    return getattr(function, "__code__", None)
+    function = python_function(function)
+    return None if function is None else function.__code__
 
 
 class _CallWatcher:
