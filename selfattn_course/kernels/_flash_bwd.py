@@ -53,6 +53,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ._flash_fwd import configs_of, tile_of
+
 
 @triton.jit
 def flash_attention_delta_kernel(
@@ -431,10 +433,6 @@ _DQ_TILES = {
 }
 
 
-def _tile_of(config):
-    return (config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"], config.num_warps, config.num_stages)
-
-
 def _pruner(tiles: dict):
     def prune(configs, named_args, **kwargs):
         """Keep the candidates for this call's dtype and head dims."""
@@ -442,16 +440,9 @@ def _pruner(tiles: dict):
         kind = "fp32" if args["Q"].dtype == torch.float32 else "16bit"
         size = "small" if max(args["HEAD_DIM"], args["HEAD_DIM_V"]) <= 64 else "large"
         wanted = tiles[kind, size]
-        return [c for c in configs if _tile_of(c) in wanted]
+        return [c for c in configs if tile_of(c) in wanted]
 
     return prune
-
-
-def _configs(tiles: dict):
-    return [
-        triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s)
-        for m, n, w, s in sorted({tile for group in tiles.values() for tile in group})
-    ]
 
 
 _autotuned = {}
@@ -469,7 +460,7 @@ def autotuned_kernels():
             ("dq", flash_attention_dq_kernel, _DQ_TILES),
         ):
             _autotuned[name] = triton.autotune(
-                configs=_configs(tiles),
+                configs=configs_of(tile for group in tiles.values() for tile in group),
                 key=key,
                 prune_configs_by={"early_config_prune": _pruner(tiles)},
             )(kernel)

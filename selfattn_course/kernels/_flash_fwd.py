@@ -257,23 +257,27 @@ def _candidate_tiles(head_dim: int, dtype_is_fp32: bool):
     return _TILES_16BIT_SMALL_HEAD if head_dim <= 64 else _TILES_16BIT_LARGE_HEAD
 
 
-def _gpu_configs():
-    tiles = sorted(
-        set(
-            _TILES_16BIT_SMALL_HEAD
-            + _TILES_16BIT_LARGE_HEAD
-            + _TILES_FLOAT32_SMALL_HEAD
-            + _TILES_FLOAT32_LARGE_HEAD
-        )
-    )
+def configs_of(tiles):
+    """One ``triton.Config`` per distinct tile ``(BLOCK_M, BLOCK_N, num_warps, num_stages)``, in
+    sorted order (the backward's kernels use it too)."""
     return [
         triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s)
-        for m, n, w, s in tiles
+        for m, n, w, s in sorted(set(tiles))
     ]
 
 
-def _tile_of(config):
+def tile_of(config):
+    """The tile ``(BLOCK_M, BLOCK_N, num_warps, num_stages)`` of a ``triton.Config``."""
     return (config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"], config.num_warps, config.num_stages)
+
+
+def _gpu_configs():
+    return configs_of(
+        _TILES_16BIT_SMALL_HEAD
+        + _TILES_16BIT_LARGE_HEAD
+        + _TILES_FLOAT32_SMALL_HEAD
+        + _TILES_FLOAT32_LARGE_HEAD
+    )
 
 
 def _prune_configs(configs, named_args, **kwargs):
@@ -283,7 +287,7 @@ def _prune_configs(configs, named_args, **kwargs):
     wanted = _candidate_tiles(
         max(args["HEAD_DIM"], args["HEAD_DIM_V"]), args["Q"].dtype == torch.float32
     )
-    kept = [c for c in configs if _tile_of(c) in wanted]
+    kept = [c for c in configs if tile_of(c) in wanted]
     if max(int(args["lq"]), int(args["lk"])) <= 64:
         return [c for c in kept if c.kwargs["BLOCK_M"] <= 64] or kept
     return kept

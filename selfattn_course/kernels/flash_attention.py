@@ -304,7 +304,7 @@ def _launch_backward(q, k, v, out, lse, grad_out, group: int, causal: bool, scal
     kv_heads, lk, d_v = v.shape
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
     delta = torch.empty(batch_heads, lq, dtype=torch.float32, device=q.device)
-    qk_scale = scale * 1.4426950408889634  # log2(e): the kernels use exp2, like the forward
+    qk_scale = scale * _kernel_module("_flash_fwd").LOG2_E  # the kernels use exp2, like the forward
     constants = dict(
         HEAD_DIM=d, HEAD_DIM_V=d_v, CAUSAL=causal, DOT_PRECISION=_dot_precision(q.dtype)
     )
