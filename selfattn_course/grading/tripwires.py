@@ -267,6 +267,34 @@ def _wired_code(fn: types.FunctionType, name: str) -> types.CodeType:
     return _replace_consts(new, {_PLACEHOLDER: sys.audit}).replace(co_qualname=code.co_qualname)
 
 
+def _scores(query, key, attn_mask, is_causal, scale):
+    """``(..., Lq, Lk)`` scaled scores ``q kᵀ · scale`` (default ``1/sqrt(E)``); pairs a boolean
+    mask forbids (True = may attend) or the top-left causal mask hides are ``-inf``, a float mask
+    is added."""
+    factor = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
+    scores = torch.matmul(query, key.transpose(-2, -1)) * factor
+    if is_causal:
+        allowed = torch.ones(scores.shape[-2:], dtype=torch.bool, device=query.device).tril()
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    return scores
+
+
+def _attend(scores, value, dropout_p):
+    """``softmax(scores) v`` and the weights; a row with no allowed key gives zeros (torch's math
+    backend does the same)."""
+    weights = torch.softmax(scores, dim=-1)
+    nothing = torch.isneginf(scores).all(dim=-1, keepdim=True)
+    weights = torch.where(nothing, torch.zeros((), dtype=weights.dtype), weights)
+    if dropout_p > 0.0:
+        weights = torch.dropout(weights, dropout_p, True)
+    return torch.matmul(weights, value), weights
+
+
 def _sdpa_plain(
     query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None,
     enable_gqa=False,
@@ -275,31 +303,14 @@ def _sdpa_plain(
 
     ``attn_mask``: boolean (True = may attend) or additive float; ``is_causal``: top-left
     aligned lower triangle; ``scale`` defaults to ``1/sqrt(E)``; ``enable_gqa`` repeats each key
-    and value head for its group of query heads. Rows with no allowed key give zeros (torch's
-    math backend does the same).
+    and value head for its group of query heads. Rows with no allowed key give zeros.
     """
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: attn_mask must be None when is_causal")
-    length_q, length_k = query.size(-2), key.size(-2)
-    factor = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
     if enable_gqa and key.dim() >= 3 and key.size(-3) != query.size(-3):
         key = key.repeat_interleave(query.size(-3) // key.size(-3), -3)
         value = value.repeat_interleave(query.size(-3) // value.size(-3), -3)
-    scores = torch.matmul(query, key.transpose(-2, -1)) * factor
-    if is_causal:
-        allowed = torch.ones(length_q, length_k, dtype=torch.bool, device=query.device).tril()
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    if attn_mask is not None:
-        if attn_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attn_mask, float("-inf"))
-        else:
-            scores = scores + attn_mask
-    weights = torch.softmax(scores, dim=-1)
-    nothing = torch.isneginf(scores).all(dim=-1, keepdim=True)
-    weights = torch.where(nothing, torch.zeros((), dtype=weights.dtype), weights)
-    if dropout_p > 0.0:
-        weights = torch.dropout(weights, dropout_p, True)
-    return torch.matmul(weights, value), weights
+    return _attend(_scores(query, key, attn_mask, is_causal, scale), value, dropout_p)
 
 
 def _sdpa_kernel(*args, **kwargs):
@@ -320,18 +331,9 @@ def _sdpa_math_kernel(
 def _flash_cpu_kernel(
     query, key, value, dropout_p=0.0, is_causal=False, *, attn_mask=None, scale=None
 ):
-    out, _ = _sdpa_plain(query, key, value, attn_mask, dropout_p, is_causal, scale=scale)
-    factor = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
-    scores = torch.matmul(query, key.transpose(-2, -1)) * factor
-    if is_causal:
-        allowed = torch.ones(scores.shape[-2:], dtype=torch.bool).tril()
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    if attn_mask is not None:
-        scores = (
-            scores + attn_mask
-            if attn_mask.dtype != torch.bool
-            else scores.masked_fill(~attn_mask, float("-inf"))
-        )
+    """The CPU flash operator's results: the output and each row's log-sum-exp (float32)."""
+    scores = _scores(query, key, attn_mask, is_causal, scale)
+    out, _ = _attend(scores, value, dropout_p)
     return out, torch.logsumexp(scores, dim=-1).float()
 
 
