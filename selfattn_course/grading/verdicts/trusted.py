@@ -246,13 +246,21 @@ def notebook_tasks(notebook: Any) -> list[Task]:
     """The registered tasks whose hidden test is in ``notebook``'s test cells, in its order, once
     each (an id the registry does not know is left out: its cell fails for want of a payload)."""
     found: dict[str, Task] = {}
-    for cell in notebook.get("cells", []):
-        if is_test_cell(cell) and (call := hidden_check(cell.get("source", ""))) is not None:
-            try:
-                found.setdefault(call[0], get_task(call[0]))
-            except KeyError:
-                continue
+    for _, _, task_id, _ in hidden_tests(notebook):
+        try:
+            found.setdefault(task_id, get_task(task_id))
+        except KeyError:
+            continue
     return list(found.values())
+
+
+def hidden_tests(notebook: Any) -> list[tuple[int, Any, str, str]]:
+    """``(index, cell, task id, name checked)`` of each test cell that calls a hidden check."""
+    return [
+        (index, cell, *call)
+        for index, cell in enumerate(notebook.get("cells", []))
+        if is_test_cell(cell) and (call := hidden_check(cell.get("source", ""))) is not None
+    ]
 
 
 def start_grading_run(notebook: Any, draw: GradingDraw, folder: str | Path) -> list[Path]:
@@ -296,10 +304,7 @@ def verify_notebook(
     ``run`` None means the notebook did not run as part of a grading run: every such cell fails.
     ``folder`` is where the notebook ran (the source checks look for modules imported from it).
     """
-    tests = []
-    for index, cell in enumerate(notebook.get("cells", [])):
-        if is_test_cell(cell) and (call := hidden_check(cell.get("source", ""))) is not None:
-            tests.append((index, cell, *call))
+    tests = hidden_tests(notebook)
     if not tests:
         return {}
     report = inspect_cells(code_cells(notebook), folder)
