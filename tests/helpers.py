@@ -28,6 +28,18 @@ def random_qkv(shape_q, shape_k, dv, *, dtype=torch.float64, seed=0, requires_gr
     return tuple(x.requires_grad_(requires_grad) for x in (q, k, v))
 
 
+def masked_softmax_by_hand(scores, mask):
+    """A learner's ``masked_softmax`` written from scratch (no ready-made softmax): masked entries
+    get 0, a row with every key masked gives 0 (never NaN)."""
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    row_max = scores.amax(dim=-1, keepdim=True)
+    row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
+    unnormalised = torch.exp(scores - row_max)
+    total = unnormalised.sum(dim=-1, keepdim=True)
+    return unnormalised / torch.where(total > 0, total, torch.ones_like(total))
+
+
 def load_bank(chapter: str) -> dict:
     """``BANK`` of ``tests/grading_bank/<chapter>.py``, the chapter's wrong submissions ({} if
     none), as ``{name: {"replace": {cell_id: source}, "delete": [...], "loses": [...]}}``.

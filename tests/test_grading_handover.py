@@ -17,6 +17,7 @@ import textwrap
 import IPython.display
 import pytest
 import torch
+from helpers import masked_softmax_by_hand
 
 from selfattn_course.grading.cell import check, hand_over
 from selfattn_course.grading.spec.provided import masked_softmax
@@ -81,17 +82,6 @@ def test_a_prepared_task_holds_no_reference_answer_or_hidden_task_name():
     assert not any("grading.tasks" in name for name in ch16.forbidden)
 
 
-def by_hand(scores, mask):
-    """A masked softmax written from scratch (all-masked rows give 0)."""
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    top = scores.amax(dim=-1, keepdim=True)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    weights = torch.exp(scores - top)
-    total = weights.sum(dim=-1, keepdim=True)
-    return weights / torch.where(total > 0, total, torch.ones_like(total))
-
-
 def shown_payload(prepared, submission):
     shown = []
     with pytest.MonkeyPatch.context() as patch:
@@ -107,7 +97,9 @@ def test_a_hand_over_from_prepared_cases_is_accepted_by_the_grader_that_rebuilds
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(payload_module, "_START_FOLDER", tmp_path)
         (prepared,) = read_hand_over(DRAW).values()
-    verdict = verify(get_task("ch02.masked_softmax"), [shown_payload(prepared, by_hand)], DRAW)
+    verdict = verify(
+        get_task("ch02.masked_softmax"), [shown_payload(prepared, masked_softmax_by_hand)], DRAW
+    )
     assert verdict.passed, verdict.message
     verdict = verify(
         get_task("ch02.masked_softmax"), [shown_payload(prepared, masked_softmax)], DRAW

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import masked_softmax_by_hand
 
 from selfattn_course.grading import notebooks
 from selfattn_course.grading.cell import hand_over
@@ -57,14 +58,7 @@ def attention_scores(q, k):
     return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
 
 
-def masked_softmax(scores, mask):
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    row_max = scores.amax(dim=-1, keepdim=True)
-    row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
-    unnormalised = torch.exp(scores - row_max)
-    total = unnormalised.sum(dim=-1, keepdim=True)
-    return unnormalised / torch.where(total > 0, total, torch.ones_like(total))
+masked_softmax = masked_softmax_by_hand
 
 
 def masked_softmax_nan_rows(scores, mask):
